@@ -1,0 +1,42 @@
+# GenLCA-Ops — the two commands: `make demo` and `make test`. Everything installs itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Caches (Anny body model, Warp kernels) live outside the repo and survive clones.
+export GENLCA_CACHE ?= $(HOME)/.cache/genlca
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export HF_HUB_OFFLINE := 1
+PYTEST_ARGS ?=
+
+.PHONY: setup test test-slow demo ui bench clean
+
+setup: $(VENV)/.setup-done
+
+# torch==2.13.0 first (the CPU wheel on disk); then the project, whose pins co-resolve with it.
+$(VENV)/.setup-done: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e .
+	$(BIN)/genlca body build-cache
+	@mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+	@touch $@
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/python -m orchestration.demo
+
+ui: setup
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: setup
+	$(BIN)/python benchmarks/render.py
+
+clean:
+	rm -rf outputs .dagster_home .pytest_cache

@@ -1,0 +1,123 @@
+"""The `genlca` command line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(help="GenLCA-Ops: animatable 3D Gaussian avatars from in-the-wild videos.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+body_app = typer.Typer(help="Body models (Anny by default, SMPL-X from your files).", no_args_is_help=True)
+avatar_app = typer.Typer(help="Avatar files (.ply).", no_args_is_help=True)
+app.add_typer(body_app, name="body")
+app.add_typer(avatar_app, name="avatar")
+console = Console(stderr=True)
+
+ModelOpt = typer.Option("anny", "--model", "-m", help="Body model: anny (default, offline) or smplx.")
+SmplxDirOpt = typer.Option(None, "--smplx-dir", help="Folder with SMPLX_<GENDER>.npz (+ smplx_uv.obj).")
+GenderOpt = typer.Option("neutral", "--gender", help="SMPL-X gender file to load.")
+
+
+def _body_config(model: str, smplx_dir: Optional[Path], gender: str):
+    from genlca.body import BodyConfig
+
+    return BodyConfig(name=model, smplx_dir=str(smplx_dir) if smplx_dir else None, gender=gender)
+
+
+def _fail(msg: str) -> None:
+    console.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(code=2)
+
+
+@body_app.command("info")
+def body_info(model: str = ModelOpt, smplx_dir: Optional[Path] = SmplxDirOpt, gender: str = GenderOpt,
+              resolution: int = typer.Option(128, help="UV grid resolution R for the texel count.")):
+    """Print the body model's size, shape parameters, parts, UV charts and texel count."""
+    from genlca.body import PART_NAMES, load_body_model
+    from genlca.body.uv_layout import uv_layout
+
+    try:
+        body = load_body_model(_body_config(model, smplx_dir, gender))
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    layout = uv_layout(body, resolution)
+    verts = body.template(body.default_shape())[0]
+    t = Table(title=f"body model: {body.name}", show_header=False)
+    t.add_row("vertices", str(body.num_vertices))
+    t.add_row("faces", str(body.faces.shape[0]))
+    t.add_row("UV coordinates", str(body.uv_coords.shape[0]))
+    t.add_row("shape parameters", ", ".join(body.shape_labels))
+    t.add_row("height (default shape)", f"{float(verts[:, 2].max() - verts[:, 2].min()):.3f} m")
+    t.add_row("joints (generic)", str(len(body.joint_names)))
+    t.add_row("keypoints", "COCO-17")
+    counts = {p: int((layout.part == i).sum()) for i, p in enumerate(PART_NAMES)}
+    t.add_row("body parts (texels)", ", ".join(f"{p} {n}" for p, n in counts.items()))
+    t.add_row(f"Gaussians at R={resolution}", f"{layout.num_texels} ({layout.num_texels / resolution**2:.0%} of the grid)")
+    Console().print(t)
+
+
+@body_app.command("build-cache")
+def body_build_cache():
+    """Build Anny's model cache once (minutes the first time; instant afterwards)."""
+    from genlca.body.anny_body import build_anny_cache
+    from genlca.paths import anny_cache_dir
+
+    t0 = time.time()
+    console.print(f"Anny cache: {anny_cache_dir()} (first build takes a few minutes)")
+    path = build_anny_cache()
+    console.print(f"ready: {path} ({time.time() - t0:.1f} s)")
+
+
+@avatar_app.command("template")
+def avatar_template(out: Path = typer.Option(..., "--out", "-o", help="Output .ply"),
+                    resolution: int = typer.Option(128, help="UV grid resolution R."),
+                    model: str = ModelOpt, smplx_dir: Optional[Path] = SmplxDirOpt, gender: str = GenderOpt):
+    """Write the body template as a Gaussian avatar, coloured by body part."""
+    from genlca.showcase import write_template
+
+    try:
+        info = write_template(out, _body_config(model, smplx_dir, gender), resolution)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    console.print(f"wrote {info['path']}: {info['gaussians']} Gaussians ({info['body_model']}, R={resolution})")
+
+
+@app.command("render")
+def render_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca or any 3DGS file)."),
+               out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG with the views side by side."),
+               views: int = typer.Option(4, help="Number of views around the avatar."),
+               size: int = typer.Option(512, help="Image size in pixels."),
+               turntable: Optional[Path] = typer.Option(None, help="Also write a turntable .mp4."),
+               frames: int = typer.Option(48, help="Turntable frames."),
+               pose: str = typer.Option("a-pose", help="canonical | a-pose | walk | wave (genlca avatars)."),
+               backend: str = typer.Option("auto", help="auto | torch | gsplat (CUDA)."),
+               model: str = ModelOpt, smplx_dir: Optional[Path] = SmplxDirOpt, gender: str = GenderOpt):
+    """Render an avatar from several sides (PNG) and/or as a turntable (MP4)."""
+    from genlca.render.ply import PlyFormatError
+    from genlca.showcase import RenderRequest, render_avatar
+
+    if out is None and turntable is None:
+        _fail("nothing to write: give --out OUT.png and/or --turntable OUT.mp4")
+    if not avatar.is_file():
+        _fail(f"{avatar}: no such file")
+    t0 = time.time()
+    req = RenderRequest(avatar=str(avatar), out=str(out) if out else None, views=views, size=size, pose=pose,
+                        turntable=str(turntable) if turntable else None, frames=frames, backend=backend,
+                        body=_body_config(model, smplx_dir, gender) if smplx_dir or model != "anny" else None)
+    try:
+        info = render_avatar(req, progress=True)
+    except (ValueError, PlyFormatError, RuntimeError) as e:
+        _fail(str(e))
+    for key in ("image", "turntable"):
+        if key in info:
+            console.print(f"wrote {info[key]}")
+    console.print(f"{info['gaussians']} Gaussians, pose {info['pose']}, {time.time() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    app()
