@@ -16,7 +16,7 @@ from genlca.io_utils import atomic_path
 from genlca.paths import cache_root
 from genlca.render.mesh_raster import rasterize_triangles
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 
 
 @dataclass

@@ -66,7 +66,9 @@ def rasterize_triangles(tri_xy: Tensor, height: int, width: int, tri_depth: Tens
     l2 = 1.0 - l0 - l1
     bary = torch.stack([l0, l1, l2], dim=-1)
     inside = (bary >= -1e-9).all(dim=-1) & (area.abs() > 1e-12)
-    fid, px, py, bary = fid[inside], px[inside], py[inside], bary[inside]
+    fid, px, py = fid[inside], px[inside], py[inside]
+    bary = bary[inside].clamp(min=0)  # points on an edge: no tiny negative weights
+    bary = bary / bary.sum(dim=-1, keepdim=True)
     pix = py * width + px
 
     if tri_depth is None:

@@ -1,0 +1,1 @@
+"""Dagster code location: definitions, resources, jobs (sensors and schedules come with later stages)."""

@@ -1,0 +1,43 @@
+"""The `genlca` command as a user runs it."""
+
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+from genlca.cli import app
+
+runner = CliRunner()
+
+
+def test_template_then_render_four_views_shows_a_person(tmp_path):
+    ply, png, mp4 = tmp_path / "t.ply", tmp_path / "t.png", tmp_path / "t.mp4"
+    r = runner.invoke(app, ["avatar", "template", "--out", str(ply)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["render", str(ply), "--out", str(png), "--views", "4", "--size", "128",
+                            "--turntable", str(mp4), "--frames", "4", "--pose", "walk"])
+    assert r.exit_code == 0, r.output
+    im = np.asarray(Image.open(png).convert("RGB"))
+    assert im.shape == (128, 512, 3)
+    for k in range(4):  # a person in each of the four views, centred
+        view = im[:, 128 * k:128 * (k + 1)]
+        person = view.min(axis=-1) < 240
+        assert 0.05 < person.mean() < 0.5
+        cols = np.nonzero(person.any(axis=0))[0]
+        assert 20 < cols.mean() < 108
+    assert mp4.stat().st_size > 1000
+
+
+def test_body_info_prints_the_model():
+    r = runner.invoke(app, ["body", "info"])
+    assert r.exit_code == 0, r.output
+    assert "13718" in r.output and "Gaussians at R=128" in r.output
+
+
+def test_errors_are_clear(tmp_path):
+    r = runner.invoke(app, ["render", str(tmp_path / "nope.ply"), "--out", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "nope.ply" in r.output
+    r = runner.invoke(app, ["avatar", "template", "--out", str(tmp_path / "x.ply"), "--model", "smplx"])
+    assert r.exit_code == 2 and "smplx_dir" in r.output
+    (tmp_path / "t.ply").write_text("not a ply")
+    r = runner.invoke(app, ["render", str(tmp_path / "t.ply"), "--out", str(tmp_path / "x.png")])
+    assert r.exit_code == 2 and "t.ply" in r.output
