@@ -134,11 +134,15 @@ class OtherLoad:
         return round(max(0.0, busy - own) / wall, 2)
 
 
-def _idle_check(seconds: float = 1.0) -> float | None:
-    """CPUs busy with other work while this process sleeps."""
-    probe = OtherLoad().start()
-    time.sleep(seconds)
-    return probe.stop()
+def _idle_check(samples: int = 3, seconds: float = 0.3) -> float | None:
+    """CPUs busy with other work while this process sleeps (median of short samples, so a
+    passing blip does not count)."""
+    loads = []
+    for _ in range(samples):
+        probe = OtherLoad().start()
+        time.sleep(seconds)
+        loads.append(probe.stop())
+    return None if None in loads else statistics.median(loads)
 
 
 def _reset_peak_rss() -> bool:
@@ -349,7 +353,7 @@ def table(results: list[Result], info: dict):
     for r in results:
         device = info.get("cuda_device", "cuda") if r.device == "cuda" else "cpu"
         if r.error:
-            t.add_row(r.case, device, r.backend, "[red]error[/]", "", "", "", "", r.error[:60])
+            t.add_row(r.case, device, r.backend, "[red]error[/]", "[red]error[/]", "—", "—", "—", "—")
             continue
         if r.goal_met is None:
             goal = "—"
@@ -364,17 +368,17 @@ def table(results: list[Result], info: dict):
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--counts", type=int, nargs="+", default=list(DEFAULT_COUNTS), help="numbers of Gaussians")
-    p.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="square image sizes (pixels)")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 7, 3 with --quick)")
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--counts", type=int, nargs="+", default=list(DEFAULT_COUNTS), help="numbers of Gaussians (default: %(default)s)")
+    p.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES), help="square image sizes in pixels (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=None, help="timed runs per case (default 10, 3 with --quick)")
     p.add_argument("--warmup", type=int, default=None, help="untimed runs per case (default 2, 1 with --quick)")
     p.add_argument("--quick", action="store_true", help="fewer repeats and warm-ups")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--no-cuda", action="store_true", help="skip the CUDA cases even when CUDA is available")
-    p.add_argument("--azimuth", type=float, default=0.0, help="camera azimuth in degrees (0 = front)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random Gaussian subset")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
+    p.add_argument("--azimuth", type=float, default=0.0, help="camera azimuth in degrees (default 0 = front)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random Gaussian subset (default 0)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output (default: benchmarks/results/render.json)")
     args = p.parse_args(argv)
 
     from rich.console import Console
@@ -383,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         console = Console(width=120)
     log = console.log if console.is_terminal else (lambda *a: print(*a, flush=True))
 
-    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 7)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 10)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     if repeats < 1 or warmup < 0:
         p.error("--repeats must be >= 1 and --warmup >= 0")
@@ -425,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_end"] = _loadavg()
 
     console.print(table(results, info))
+    for r in results:
+        if r.error:
+            console.print(f"[red]error[/] {r.device}/{r.backend} {r.case}: {r.error}", markup=True, highlight=False)
     goals = [r for r in results if (r.device, r.backend, r.count, r.size) in GOALS]
     for r in goals:
         if r.error:

@@ -9,7 +9,9 @@ SMPL-X's native axes (Y up, +Z front) are converted to the common frame (Z up, -
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -75,6 +77,8 @@ def load_checked_npz(path: Path) -> dict[str, np.ndarray]:
         npz = np.load(path, allow_pickle=False)
     except Exception as e:  # not a zip / not an npz
         raise SMPLXModelError(f"{path}: not a readable .npz file ({e})") from e
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise SMPLXModelError(f"{path}: holds a single array, not an .npz archive of named arrays")
     out: dict[str, np.ndarray] = {}
     with npz:
         missing = [k for k in REQUIRED_KEYS if k not in npz.files]
@@ -85,6 +89,8 @@ def load_checked_npz(path: Path) -> dict[str, np.ndarray]:
                 arr = npz[key]
             except ValueError as e:
                 raise SMPLXModelError(f"{path}: key {key!r} holds pickled objects, refused ({e})") from e
+            except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, OSError: a damaged member
+                raise SMPLXModelError(f"{path}: key {key!r} is unreadable, the file is damaged ({e})") from e
             if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
                 want = "x".join("*" if s is None else str(s) for s in shape)
                 raise SMPLXModelError(f"{path}: key {key!r} has shape {arr.shape}, expected {want}")
@@ -95,7 +101,30 @@ def load_checked_npz(path: Path) -> dict[str, np.ndarray]:
                     out[key] = npz[key]
                 except ValueError:
                     pass  # optional; the .obj is used instead
+                except Exception as e:
+                    raise SMPLXModelError(f"{path}: key {key!r} is unreadable, the file is damaged ({e})") from e
+    _check_indices(path, out)
     return out
+
+
+def _check_indices(path: Path, data: dict[str, np.ndarray]) -> None:
+    """Index arrays must point inside what they index (smplx would fail later with a bare IndexError)."""
+    n_faces = len(data["f"])
+    for key, size in (("f", NUM_VERTICES), ("lmk_faces_idx", n_faces), ("dynamic_lmk_faces_idx", n_faces)):
+        a = data[key]
+        if a.size and (a.min() < 0 or a.max() >= size):
+            raise SMPLXModelError(f"{path}: key {key!r} has indices outside 0..{size - 1}")
+    parents = data["kintree_table"][0, 1:].astype(np.int64)
+    if not ((parents >= 0) & (parents < np.arange(1, NUM_JOINTS))).all():
+        raise SMPLXModelError(f"{path}: key 'kintree_table' must give every joint a parent listed before it")
+    if "vt" in data and "ft" in data:
+        vt, ft = data["vt"], data["ft"]
+        if vt.ndim != 2 or vt.shape[1] != 2:
+            raise SMPLXModelError(f"{path}: key 'vt' has shape {vt.shape}, expected *x2")
+        if ft.shape != data["f"].shape:
+            raise SMPLXModelError(f"{path}: key 'ft' has shape {ft.shape}, expected {data['f'].shape} like 'f'")
+        if ft.size and (ft.min() < 0 or ft.max() >= len(vt)):
+            raise SMPLXModelError(f"{path}: key 'ft' has indices outside 0..{len(vt) - 1} (the vt rows)")
 
 
 def read_uv_obj(path: Path, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,9 +183,11 @@ class SMPLXBody:
 
         self.device = torch.device(device)
         n_betas = min(num_betas, data["shapedirs"].shape[-1])
-        self.model = smplx.SMPLX(str(safe_dir), gender=gender, ext="npz", num_betas=n_betas, use_pca=False,
-                                 num_expression_coeffs=0 if data["shapedirs"].shape[-1] <= n_betas else 10,
-                                 use_face_contour=False).to(self.device)
+        with contextlib.redirect_stdout(io.StringIO()):  # smplx prints shape-space warnings to stdout
+            self.model = smplx.SMPLX(str(safe_dir), gender=gender, ext="npz", num_betas=n_betas, use_pca=False,
+                                     num_expression_coeffs=0 if data["shapedirs"].shape[-1] <= n_betas else 10,
+                                     use_face_contour=False).to(self.device)
+        self.model.requires_grad_(False)  # its nn.Parameters are unused defaults, not things to fit
         self.shape_labels = tuple(f"beta{i}" for i in range(self.model.num_betas))
         self.joint_names = GENERIC_JOINTS
         self.faces = torch.as_tensor(data["f"].astype(np.int64), device=self.device)
@@ -190,8 +221,12 @@ class SMPLXBody:
         rotvec = torch.zeros(b, NUM_JOINTS, 3, device=self.device)
         for joint, r in rots.items():
             rotvec[:, JOINT_INDEX[joint]] = roma.rotmat_to_rotvec(c.T @ r @ c)
+        zeros = lambda n: torch.zeros(b, n, device=self.device)  # noqa: E731
+        # Pass every input: smplx's own defaults are batch-1 parameters.
         out = self.model(betas=shape, global_orient=rotvec[:, 0], body_pose=rotvec[:, 1:22].reshape(b, -1),
-                         return_verts=True)
+                         jaw_pose=zeros(3), leye_pose=zeros(3), reye_pose=zeros(3),
+                         left_hand_pose=zeros(45), right_hand_pose=zeros(45),
+                         expression=zeros(self.model.num_expression_coeffs), transl=zeros(3), return_verts=True)
         verts = out.vertices @ c.T
         joints = out.joints[:, self._joint_idx] @ c.T
         if root is not None:

@@ -101,9 +101,3 @@ def _footprint_pairs(means2d: Tensor, conics: Tensor, depths: Tensor, radii: Ten
     pix, perm = torch.sort(pix, stable=True)
     return g[perm], pix
 
-
-def estimate_pairs(radii: Tensor) -> int:
-    """Upper bound of the pair count (for memory planning and benchmarks)."""
-    r = radii.long()
-    return int(((2 * r[:, 0] + 1) * (2 * r[:, 1] + 1) * (r > 0).all(dim=-1)).sum())
-
