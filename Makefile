@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 export GENLCA_CACHE ?= $(HOME)/.cache/genlca
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export HF_HUB_OFFLINE := 1
+# DVC: its site cache (else /var/tmp/dvc) and the local remote, both outside the repo.
+export DVC_SITE_CACHE_DIR ?= $(GENLCA_CACHE)/dvc-site
+GENLCA_DVC_REMOTE ?= $(GENLCA_CACHE)/dvc-remote
 PYTEST_ARGS ?=
 
 .PHONY: setup test test-slow demo ui bench clean
@@ -20,6 +23,7 @@ $(VENV)/.setup-done: pyproject.toml
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e .
 	$(BIN)/genlca body build-cache
+	$(BIN)/dvc remote add --local --force --default local $(GENLCA_DVC_REMOTE)
 	@mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	@touch $@
 
@@ -37,6 +41,7 @@ ui: setup
 
 bench: setup
 	$(BIN)/python benchmarks/render.py
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
-	rm -rf outputs .dagster_home .pytest_cache
+	rm -rf data/manifests data/avatars .dagster_home .pytest_cache

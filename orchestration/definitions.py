@@ -1,22 +1,25 @@
-"""The code location (`workspace.yaml` points here): assets, checks, resources, jobs."""
-
-from __future__ import annotations
+"""The code location (`workspace.yaml` points here): assets, checks, resources, jobs, sensors."""
 
 import os
 
 import dagster as dg
 
-from assets import avatar_assets
-from orchestration.jobs import demo_job
-from orchestration.resources import ArtifactStore, BodyModelResource
+from assets import avatar_assets, drop_assets
+from orchestration.jobs import demo_job, ingest_job
+from orchestration.resources import ArtifactStore, BodyModelResource, DropsFolder
+from orchestration.sensors import drop_sensor
+
+DATA = os.environ.get("GENLCA_DATA", "data")
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([avatar_assets]),
+    assets=dg.load_assets_from_modules([avatar_assets, drop_assets]),
     asset_checks=dg.load_asset_checks_from_modules([avatar_assets]),
-    jobs=[demo_job],
+    jobs=[demo_job, ingest_job],
+    sensors=[drop_sensor],
     resources={
         "body_model": BodyModelResource(name=os.environ.get("GENLCA_BODY_MODEL", "anny"),
                                         smplx_dir=os.environ.get("GENLCA_SMPLX_DIR")),
-        "store": ArtifactStore(root=os.environ.get("GENLCA_OUTPUTS", "outputs")),
+        "store": ArtifactStore(root=DATA),
+        "drops": DropsFolder(root=os.environ.get("GENLCA_DROPS", f"{DATA}/drops")),
     },
 )

@@ -27,9 +27,20 @@ class BodyModelResource(dg.ConfigurableResource):
 class ArtifactStore(dg.ConfigurableResource):
     """Root folder of the pipeline's file artifacts (local disk; DVC versions it)."""
 
-    root: str = "outputs"
+    root: str = "data"
 
     def path(self, *parts: str) -> Path:
         p = Path(self.root).joinpath(*parts)
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
+
+
+class DropsFolder(dg.ConfigurableResource):
+    """Where video drops land: one sub-folder per drop. A drop is complete when it holds a
+    `_READY` marker, or when its listing has not changed for `settle_seconds`."""
+
+    root: str = "data/drops"
+    settle_seconds: float = 60.0
+
+    def path(self, drop: str) -> Path:
+        return Path(self.root) / drop

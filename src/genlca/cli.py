@@ -119,5 +119,55 @@ def render_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca or a
     console.print(f"{info['gaussians']} Gaussians, pose {info['pose']}, {time.time() - t0:.1f} s")
 
 
+@app.command("synth")
+def synth_cmd(out: Path = typer.Option(..., "--out", "-o", help="Drop folder to create."),
+              videos: int = typer.Option(None, help="Number of videos (default: params.yaml synth.videos)."),
+              frames: int = typer.Option(None, help="Frames per video."),
+              size: int = typer.Option(None, help="Frame size in pixels (square)."),
+              regime: str = typer.Option(None, help="mixed | full | partial (partial: no video shows the whole body)."),
+              seed: int = typer.Option(None, help="Random seed: the same seed gives the same drop.")):
+    """Synthesize an "in-the-wild" video drop of clothed Anny subjects, with ground truth kept aside."""
+    from genlca.data.synth import generate_drop
+    from genlca.params import stage_params
+
+    p = stage_params("synth")
+    given = dict(videos=videos, frames=frames, size=size, regime=regime, seed=seed)
+    kw = {k: (v if v is not None else p[k]) for k, v in given.items()}
+    if kw["regime"] not in ("mixed", "full", "partial"):
+        _fail(f"unknown regime {kw['regime']!r}; choose mixed, full or partial")
+    if out.exists() and any(out.iterdir()):
+        _fail(f"{out}: already exists and is not empty; choose a new folder")
+    t0 = time.time()
+    info = generate_drop(out, progress=True, **kw)
+    console.print(f"wrote {len(info['videos'])} videos to {out}/videos and their ground truth to {out}/ground_truth "
+                  f"({time.time() - t0:.1f} s)")
+
+
+@app.command("ingest")
+def ingest_cmd(drop: Path = typer.Argument(..., help="Drop folder (videos: mp4 avi mov mkv webm; images: jpg png)."),
+               out: Path = typer.Option(..., "--out", "-o", help="Manifest .parquet to write.")):
+    """Probe, hash and validate every file of a drop; bad files are quarantined (listed with the
+    reason, never moved or deleted). Exits 0 unless the drop itself cannot be read."""
+    from genlca.data.ingest import DropError, IngestLimits, ingest_drop
+    from genlca.data.manifest import write_manifest
+    from genlca.params import stage_params
+
+    p = stage_params("ingest")
+    try:
+        df = ingest_drop(drop, limits=IngestLimits(**p), progress=True)
+    except DropError as e:
+        _fail(str(e))
+    write_manifest(df, out)
+    valid = df[df["status"] == "valid"]
+    bad = df[df["status"] != "valid"]
+    console.print(f"{drop}: {len(df)} files, {len(valid)} valid "
+                  f"({valid['duration_s'].sum():.1f} s of video), {len(bad)} quarantined -> {out}")
+    if len(bad):
+        t = Table("quarantined file", "reason", title="quarantine")
+        for row in bad.itertuples():
+            t.add_row(row.path, row.reason)
+        Console().print(t)
+
+
 if __name__ == "__main__":
     app()
