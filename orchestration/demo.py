@@ -30,7 +30,9 @@ def main() -> int:
     t0 = time.time()
     synth = stage_params("synth")
     drops_root = Path(os.environ.get("GENLCA_DROPS", f"{DATA}/drops"))
-    drop_dir = drops_root / synth["drop"]
+    # The synth parameters of params.yaml, in a drop of its own: `data/drops/<synth.drop>` is
+    # the `dvc repro` stage's output, while demo drops are tracked with `dvc add` like user drops.
+    drop_dir = drops_root / "demo"
     if not (drop_dir / "_READY").exists():
         print(f"synthesizing drop {drop_dir} ({synth['videos']} videos, regime {synth['regime']}) ...")
         generate_drop(drop_dir, videos=synth["videos"], frames=synth["frames"], size=synth["size"],

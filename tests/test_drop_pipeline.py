@@ -101,3 +101,18 @@ def test_dvc_repro_synth_and_ingest(tmp_path):
     assert "data/drops/synth-demo" in lock and "md5" in lock
     r = run(str(BIN / "dvc"), "status")
     assert "up to date" in r.stdout.lower() or r.stdout.strip() == "", r.stdout
+
+
+def test_a_synthetic_drop_mixed_with_broken_files_ingests_as_expected(tmp_path):
+    from genlca.data.ingest import ingest_drop
+    from genlca.data.synth import generate_drop
+
+    drop = tmp_path / "drop"
+    generate_drop(drop, videos=2, frames=8, size=64, regime="mixed", seed=3)
+    (drop / "videos" / "truncated.mp4").write_bytes((drop / "videos" / "vid_000.mp4").read_bytes()[:2000])
+    (drop / "videos" / "notes.txt").write_text("hello")
+    df = ingest_drop(drop)
+    status = dict(zip(df["path"], df["status"]))
+    assert status == {"videos/notes.txt": "quarantined", "videos/truncated.mp4": "quarantined",
+                      "videos/vid_000.mp4": "valid", "videos/vid_001.mp4": "valid"}  # ground_truth/ is not content
+    assert df.set_index("path").loc["videos/vid_000.mp4", "frames"] == 8

@@ -50,9 +50,16 @@ def dvc_version(path: str | os.PathLike, track: bool = True) -> tuple[str, str]:
         return found, "dvc.lock"
     if not track:
         return "", "not tracked by DVC"
+    from dvc.exceptions import OutputNotFoundError
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
+        try:
+            (out,) = repo.find_outs_by_path(str(path), strict=False)
+            if not out.stage.is_data_source:  # a dvc.yaml stage output not yet run/committed
+                return "", f"output of stage '{out.stage.addressing}': run `dvc repro` or `dvc commit`"
+        except OutputNotFoundError:
+            pass
         repo.add(str(path))
     found = _hash_from_dvc_file(path.with_name(path.name + ".dvc"))
     return (found or "", f"dvc add {rel}")

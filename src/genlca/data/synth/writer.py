@@ -1,0 +1,63 @@
+"""Files of a drop: the ground truth of each video (videos go through genlca.data.video).
+
+DROP_DIR/videos/<name>.mp4
+DROP_DIR/ground_truth/<name>/subject.json       shape, caption, clothing, framing, camera, motion, scene
+DROP_DIR/ground_truth/<name>/maps.safetensors   maps (14,R,R) f32, visibility (R,R) f32, visible_count (R,R)
+                                                i32, mask (R,R) u8, regions (R,R) i8, shape (S,) f32
+DROP_DIR/ground_truth/<name>/frames.safetensors per-frame arrays (see FRAME_KEYS)
+DROP_DIR/ground_truth/<name>/gt_avatar.ply      the ground-truth avatar, canonical pose
+DROP_DIR/ground_truth/synth.json, then DROP_DIR/_READY (last)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from genlca.io_utils import atomic_path
+
+GT_FORMAT_VERSION = 1
+MAP_KEYS = ("maps", "visibility", "visible_count", "mask", "regions", "shape")
+FRAME_KEYS = ("joint_rotations", "root", "viewmat", "K", "keypoints_2d", "keypoints_3d", "keypoints_in_frame",
+              "framing", "view", "view_azimuth", "whole_body", "visibility_packed", "person_mask_packed")
+
+
+def pack_bits(mask: torch.Tensor) -> torch.Tensor:
+    """(..., W) bool -> (..., ceil(W / 8)) uint8, numpy.packbits order (big-endian bits)."""
+    return torch.from_numpy(np.packbits(mask.cpu().numpy().astype(bool), axis=-1))
+
+
+def unpack_bits(packed: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.from_numpy(np.unpackbits(packed.cpu().numpy(), axis=-1, count=width).astype(bool))
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
+    """safetensors file; metadata goes in ONE header key ('genlca', sorted JSON) because the
+    writer orders several metadata keys at random, which would break byte-identical output."""
+    meta = {"genlca": json.dumps(metadata, sort_keys=True)} if metadata else None
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+
+
+def save_json(path: Path, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+
+
+def load_ground_truth(gt_dir: str | os.PathLike, unpack: bool = True) -> dict:
+    """Read one video's ground truth: {'subject': dict, 'maps': {...}, 'frames': {...}}.
+    With `unpack`, frames['visibility'] (F, R, R) and frames['person_mask'] (F, H, W) are bool."""
+    d = Path(gt_dir)
+    subject = json.loads((d / "subject.json").read_text())
+    maps = load_file(str(d / "maps.safetensors"))
+    frames = load_file(str(d / "frames.safetensors"))
+    if unpack:
+        r, size = subject["resolution"], subject["size"]
+        frames["visibility"] = unpack_bits(frames["visibility_packed"], r)
+        frames["person_mask"] = unpack_bits(frames["person_mask_packed"], size)
+    return {"subject": subject, "maps": maps, "frames": frames}
