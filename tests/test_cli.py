@@ -41,3 +41,20 @@ def test_errors_are_clear(tmp_path):
     (tmp_path / "t.ply").write_text("not a ply")
     r = runner.invoke(app, ["render", str(tmp_path / "t.ply"), "--out", str(tmp_path / "x.png")])
     assert r.exit_code == 2 and "t.ply" in r.output
+
+
+def test_synth_then_ingest_reports_the_quarantine(tmp_path):
+    drop, manifest = tmp_path / "d", tmp_path / "m.parquet"
+    r = runner.invoke(app, ["synth", "--out", str(drop), "--videos", "2", "--frames", "8", "--size", "64", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert len(list((drop / "videos").glob("*.mp4"))) == 2 and (drop / "_READY").exists()
+    (drop / "videos" / "empty.mp4").write_bytes(b"")
+    r = runner.invoke(app, ["ingest", str(drop), "--out", str(manifest)])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())  # rich wraps long lines
+    assert "3 files, 2 valid" in text and "empty.mp4" in text and "empty file" in text
+    assert manifest.exists()
+    r = runner.invoke(app, ["synth", "--out", str(drop), "--videos", "1"])
+    assert r.exit_code == 2 and "not empty" in r.output  # never overwrites a folder
+    r = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--out", str(manifest)])
+    assert r.exit_code == 2 and "missing" in r.output

@@ -17,7 +17,9 @@ def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def("demo") is not None
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert {"template_avatar", "template_turntable"} <= keys
+    assert {"template_avatar", "template_turntable", "raw_videos"} <= keys
+    assert defs.resolve_job_def("ingest_drop").partitions_def is not None
+    assert defs.resolve_sensor_def("drop_sensor") is not None
 
 
 def test_dagster_cli_validates_the_workspace():
