@@ -101,6 +101,16 @@ def test_dvc_repro_synth_and_ingest(tmp_path):
     assert "data/drops/synth-demo" in lock and "md5" in lock
     r = run(str(BIN / "dvc"), "status")
     assert "up to date" in r.stdout.lower() or r.stdout.strip() == "", r.stdout
+    # push to a local remote, lose the data and the cache, pull it back
+    remote = tmp_path / "remote"
+    assert run(str(BIN / "dvc"), "remote", "add", "--local", "-d", "local", str(remote)).returncode == 0
+    r = run(str(BIN / "dvc"), "push")
+    assert r.returncode == 0 and any(remote.rglob("*")), r.stdout + r.stderr
+    shutil.rmtree(repo / "data")
+    shutil.rmtree(repo / ".dvc" / "cache")
+    r = run(str(BIN / "dvc"), "pull")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert read_manifest(repo / "data" / "manifests" / "synth-demo.parquet").equals(manifest)
 
 
 def test_a_synthetic_drop_mixed_with_broken_files_ingests_as_expected(tmp_path):
