@@ -99,3 +99,17 @@ def compose_with_a_pose(a_pose: Pose, pose: Pose | None, batch: int, dtype, devi
         r_p = torch.eye(3, dtype=dtype, device=device).expand(batch, 3, 3) if r_p is None else r_p.to(dtype=dtype, device=device).expand(batch, 3, 3)
         out[name] = r_p @ r_a
     return out
+
+
+def pose_from_rotations(rotations: Tensor) -> Pose:
+    """(B, 17, 3, 3) rotations in GENERIC_JOINTS order -> a Pose dict (the stored form of poses)."""
+    return {name: rotations[:, j] for j, name in enumerate(GENERIC_JOINTS)}
+
+
+def rotations_from_pose(pose: Pose, batch: int) -> Tensor:
+    """A Pose dict -> (B, 17, 3, 3), identity for joints it does not name."""
+    out = torch.eye(3).repeat(batch, len(GENERIC_JOINTS), 1, 1)
+    for j, name in enumerate(GENERIC_JOINTS):
+        if name in pose:
+            out[:, j] = pose[name].to(out).expand(batch, 3, 3)
+    return out

@@ -1,0 +1,1 @@
+"""Keypoints + person masks (detection) and body-model fitting per video."""
