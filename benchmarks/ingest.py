@@ -26,13 +26,10 @@ it); it is recorded as skipped otherwise.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +40,7 @@ import numpy as np
 from genlca.data.ingest import ingest_drop, sha256_file
 from genlca.data.video import write_video
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, base_machine_info, loadavg  # noqa: E402  (benchmarks/ is on sys.path)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "ingest.json"
 GOAL_RATIO = 0.8
 
@@ -52,46 +49,17 @@ GOAL_RATIO = 0.8
 # Machine information
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
-def _git_commit() -> str | None:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def machine_info() -> dict:
     return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        **base_machine_info(),
         "pyav": av.__version__,
         "ffmpeg_libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
-        "git_commit": _git_commit(),
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "loadavg_start": _loadavg(),
     }
 
 
@@ -324,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     synth = bench_synth(args.synth, args.synth_frames, args.synth_size)
-    info["loadavg_end"] = _loadavg()
+    info["loadavg_end"] = loadavg()
     print_table(res, synth, title=f"ingest decode throughput ({info['cpu']}, {info['cpu_affinity']} CPUs)")
     report = {"benchmark": "ingest", "machine": info, "input": source, "decode": res, "synth": synth}
     args.out.parent.mkdir(parents=True, exist_ok=True)

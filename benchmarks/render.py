@@ -19,13 +19,10 @@ and the median of each is reported. Backends: "torch" on CPU always; on a CUDA m
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -33,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, base_machine_info, loadavg  # noqa: E402  (benchmarks/ is on sys.path)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "render.json"
 DEFAULT_COUNTS = (16384, 65536)
 DEFAULT_SIZES = (256, 512)
@@ -47,25 +44,8 @@ GOALS = {("cpu", "torch", 16384, 256): (0.5, 1.5)}
 # Machine information and memory
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
-def _git_commit() -> str | None:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def machine_info() -> dict:
@@ -75,19 +55,12 @@ def machine_info() -> dict:
     except Exception as e:  # noqa: BLE001 - only informational
         gsplat_version = f"unavailable ({type(e).__name__})"
     info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        **base_machine_info(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
         "gsplat": gsplat_version,
         "cuda_available": torch.cuda.is_available(),
-        "git_commit": _git_commit(),
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "loadavg_start": _loadavg(),
     }
     if torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name()
@@ -95,11 +68,6 @@ def machine_info() -> dict:
     return info
 
 
-def _loadavg() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
 
 
 class OtherLoad:
@@ -426,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"  forward {res.forward_s:.4f} s, backward {res.backward_s:.4f} s")
                 results.append(res)
     elapsed = time.perf_counter() - t_start
-    info["loadavg_end"] = _loadavg()
+    info["loadavg_end"] = loadavg()
 
     console.print(table(results, info))
     for r in results:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlca.avatar import CHANNELS, template_avatar, texel_frames, to_gaussians
+from genlca.avatar import template_avatar, texel_frames, to_gaussians
 from genlca.body.protocol import COCO_KEYPOINTS, GENERIC_JOINTS, PART_NAMES
 from genlca.data.synth import (
     COLORS,
