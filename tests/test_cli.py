@@ -58,3 +58,19 @@ def test_synth_then_ingest_reports_the_quarantine(tmp_path):
     assert r.exit_code == 2 and "not empty" in r.output  # never overwrites a folder
     r = runner.invoke(app, ["ingest", str(tmp_path / "missing"), "--out", str(manifest)])
     assert r.exit_code == 2 and "missing" in r.output
+
+
+def test_fit_then_evaluate_fitting(tmp_path):
+    import json
+
+    drop, fits, out = tmp_path / "d", tmp_path / "f", tmp_path / "fit.json"
+    assert runner.invoke(app, ["synth", "--out", str(drop), "--videos", "1", "--frames", "8", "--size", "192",
+                               "--regime", "full", "--seed", "5"]).exit_code == 0
+    r = runner.invoke(app, ["fit", str(drop), "--out", str(fits)])
+    assert r.exit_code == 0, r.output
+    assert (fits / "vid_000.safetensors").exists() and (fits / "quality.parquet").exists()
+    r = runner.invoke(app, ["evaluate", "fitting", "--drop", str(drop), "--fits", str(fits), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    report = json.loads(out.read_text())["overall"]
+    assert report["fitted_share"] >= 0.9
+    assert report["pa_mpjpe_mm"] < 100  # real mediapipe detections on a short clip (target: <= 60 on full drops)

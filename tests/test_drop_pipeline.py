@@ -126,3 +126,28 @@ def test_a_synthetic_drop_mixed_with_broken_files_ingests_as_expected(tmp_path):
     assert status == {"videos/notes.txt": "quarantined", "videos/truncated.mp4": "quarantined",
                       "videos/vid_000.mp4": "valid", "videos/vid_001.mp4": "valid"}  # ground_truth/ is not content
     assert df.set_index("path").loc["videos/vid_000.mp4", "frames"] == 8
+
+
+def test_body_fits_materializes_after_raw_videos(tmp_path):
+    from assets.fit_assets import body_fits
+    from genlca.data.synth import generate_drop
+    from genlca.fitting.store import load_quality
+    from orchestration.resources import BodyModelResource
+
+    drops_root = tmp_path / "drops"
+    generate_drop(drops_root / "d1", videos=1, frames=6, size=192, regime="full", seed=5)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(drops_partitions.name, ["d1"])
+        result = dg.materialize(
+            [raw_videos, body_fits], instance=instance, partition_key="d1",
+            resources={"drops": DropsFolder(root=str(drops_root)), "store": ArtifactStore(root=str(tmp_path / "data")),
+                       "body_model": BodyModelResource()},
+            run_config={"ops": {"body_fits": {"config": {"iters": 60}}}},
+        )
+    assert result.success
+    q = load_quality(tmp_path / "data" / "fits" / "d1")
+    assert len(q) == 6 and q["fitted"].mean() >= 0.8
+    md = result.asset_materializations_for_node("body_fits")[0].metadata
+    assert md["fitted_share"].value >= 0.8 and md["overlays"].value.startswith("![")
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks["frames_fitted"] and checks["reprojection_error"]

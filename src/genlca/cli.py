@@ -16,6 +16,8 @@ body_app = typer.Typer(help="Body models (Anny by default, SMPL-X from your file
 avatar_app = typer.Typer(help="Avatar files (.ply).", no_args_is_help=True)
 app.add_typer(body_app, name="body")
 app.add_typer(avatar_app, name="avatar")
+evaluate_app = typer.Typer(help="Evaluate stages against synthetic ground truth.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
 console = Console(stderr=True)
 
 ModelOpt = typer.Option("anny", "--model", "-m", help="Body model: anny (default, offline) or smplx.")
@@ -167,6 +169,56 @@ def ingest_cmd(drop: Path = typer.Argument(..., help="Drop folder (videos: mp4 a
         for row in bad.itertuples():
             t.add_row(row.path, row.reason)
         Console().print(t)
+
+
+@app.command("fit")
+def fit_cmd(drop: Path = typer.Argument(..., help="Drop folder."),
+            out: Path = typer.Option(..., "--out", "-o", help="Folder for the fits (<video>.safetensors + quality.parquet)."),
+            max_frames: int = typer.Option(0, help="Fit at most this many frames per video (0 = all)."),
+            model: str = ModelOpt, smplx_dir: Optional[Path] = SmplxDirOpt, gender: str = GenderOpt):
+    """Detect the main person in every valid video of a drop and fit the body model to it."""
+    from genlca.body import load_body_model
+    from genlca.data.ingest import DropError, IngestLimits, ingest_drop
+    from genlca.fitting.pipeline import fit_drop
+    from genlca.params import stage_params
+
+    try:
+        manifest = ingest_drop(drop, limits=IngestLimits(**stage_params("ingest")))
+        body = load_body_model(_body_config(model, smplx_dir, gender))
+    except (DropError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    result = fit_drop(drop, manifest, out, body, max_frames=max_frames or None, progress=True)
+    t = Table("video", "frames", "fitted", "median reproj px", "seconds", "problem", title=f"body fits -> {out}")
+    q = result.quality
+    for v in result.videos:
+        rows = q[(q["video"] == v["video"]) & q["fitted"]]
+        err = f"{rows['reproj_error_px'].median():.1f}" if len(rows) else "-"
+        t.add_row(v["video"], str(v["frames"]), f"{v['fitted_share']:.0%}", err, f"{v['seconds']:.1f}", v["error"])
+    Console().print(t)
+    console.print(f"{len(result.videos)} videos, {result.seconds:.1f} s")
+
+
+@evaluate_app.command("fitting")
+def evaluate_fitting(drop: Path = typer.Option(..., help="Synthetic drop (with ground_truth/)."),
+                     fits: Path = typer.Option(..., help="Fits folder written by `genlca fit`."),
+                     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON.")):
+    """MPJPE / PA-MPJPE (mm), 2D reprojection error (px) and share of frames fitted, per framing."""
+    import json
+
+    from genlca.fitting.evaluate import evaluate_drop
+
+    try:
+        report = evaluate_drop(fits, drop)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    o = report["overall"]
+    t = Table("metric", "value", title=f"fitting vs ground truth: {drop}")
+    for k, v in o.items():
+        t.add_row(k, json.dumps(v) if isinstance(v, dict) else (f"{v:.2f}" if isinstance(v, float) else str(v)))
+    Console().print(t)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=1, default=float))
+        console.print(f"wrote {json_out}")
 
 
 if __name__ == "__main__":

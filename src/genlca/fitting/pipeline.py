@@ -1,0 +1,59 @@
+"""Fit every valid video of a drop: detect -> fit -> save. Shared by `genlca fit` and `body_fits`."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from genlca.body.protocol import BodyModel
+from genlca.fitting.detect import MediaPipeDetector, detect_image, detect_video
+from genlca.fitting.fit import FitConfig, fit_video
+from genlca.fitting.store import load_quality, save_fit, write_quality
+
+
+def fit_path(fits_dir: str | Path, video: str) -> Path:
+    return Path(fits_dir) / f"{video}.safetensors"
+
+
+@dataclass
+class DropFitResult:
+    quality: pd.DataFrame  # one row per frame of every fitted video (validated)
+    videos: list[dict] = field(default_factory=list)  # per video: name, frames, fitted share, seconds, error
+    seconds: float = 0.0
+
+
+def fit_drop(drop_dir: str | Path, manifest: pd.DataFrame, out_dir: str | Path, body: BodyModel,
+             config: FitConfig = FitConfig(), max_frames: int | None = None, progress: bool = False) -> DropFitResult:
+    """Fit the valid rows of `manifest` (from ingest). A video where nobody is found is reported
+    (all frames unfitted, with the reason), never a crash of the whole drop."""
+    t0 = time.time()
+    drop_dir, out_dir = Path(drop_dir), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = manifest[manifest["status"] == "valid"]
+    videos = []
+    detector = MediaPipeDetector()
+    try:
+        for rel, kind in tqdm(list(zip(rows["path"], rows["kind"])), desc="fit", disable=not progress):
+            name = Path(rel).stem
+            t1 = time.time()
+            try:
+                path = drop_dir / rel
+                det = detect_image(path, detector) if kind == "image" else detect_video(path, detector, max_frames=max_frames)
+                fit = fit_video(det, body, config)
+            except Exception as e:  # one bad video never stops the drop; the reason is reported
+                videos.append({"video": name, "path": rel, "frames": 0, "fitted_share": 0.0,
+                               "seconds": round(time.time() - t1, 2), "error": f"{type(e).__name__}: {e}"})
+                continue
+            save_fit(fit, fit_path(out_dir, name), meta={"source": rel, "detector": det.detector})
+            videos.append({"video": name, "path": rel, "frames": int(fit.fitted.numel()),
+                           "fitted_share": float(fit.fitted.float().mean()) if fit.fitted.numel() else 0.0,
+                           "seconds": round(time.time() - t1, 2), "error": ""})
+    finally:
+        detector.close()
+    quality = load_quality(write_quality(out_dir))
+    pd.DataFrame(videos).to_json(out_dir / "videos.json", orient="records", indent=1)
+    return DropFitResult(quality=quality, videos=videos, seconds=time.time() - t0)
