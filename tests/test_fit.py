@@ -279,6 +279,17 @@ def smplx_body(tmp_path_factory):
     shutil.rmtree(cache, ignore_errors=True)
 
 
+def test_fast_smplx_keypoints_match_the_body_model(smplx_body):
+    torch.manual_seed(2)
+    art = make_articulator(smplx_body, n_vertices=300)
+    assert type(art).__name__ == "_SMPLXArticulator"
+    rot = roma.rotvec_to_rotmat(torch.randn(4, 17, 3) * 0.5)
+    shape = torch.randn(smplx_body.default_shape().shape[1]) * 0.5
+    kp, verts = art(shape, rot, vertices=True)
+    kp_ref, verts_ref = _GenericArticulator(smplx_body, 300)(shape, rot, vertices=True)
+    assert (kp - kp_ref).abs().max() < 1e-4 and (verts - verts_ref).abs().max() < 1e-4
+
+
 def test_smplx_fitting_runs_and_reduces_the_error(smplx_body):
     """Keypoints (+ 1.5 px noise) of a walking, waving SMPL-X body seen by a camera: fitting
     must get much closer than its root-only start, to about the noise."""
