@@ -134,7 +134,6 @@ def test_fit_full_body_clip_from_noisy_keypoints(anny, gt0, fit0):
     assert m["reproj_px"] < 4.0, m  # against the noise-free GT keypoints
     assert float(fit0.reproj_error_px.max()) < 8.0
     # camera frame: the person stands in front of the camera, upright (head above the feet: -y)
-    kp = frame_errors  # noqa: F841 (keep the import used for readers)
     assert bool((fit0.root[:, 2, 3] > 0.5).all())
     head_up = fit0.root[:, :3, :3] @ torch.tensor([0.0, 0.0, 1.0])
     assert bool((head_up[:, 1] < -0.8).all())
