@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -30,3 +31,13 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def save_tensors(path: Path, tensors: dict, metadata: dict | None = None) -> None:
+    """safetensors file; metadata goes in ONE header key ('genlca', sorted JSON) because the
+    writer orders several metadata keys at random, which would break byte-identical output."""
+    from safetensors.torch import save_file
+
+    meta = {"genlca": json.dumps(metadata, sort_keys=True)} if metadata else None
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)

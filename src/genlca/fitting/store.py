@@ -31,14 +31,12 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
-import torch
 from pandera.typing.pandas import Series
 from safetensors import safe_open
 
 from genlca.body.protocol import GENERIC_JOINTS
-from genlca.data.synth.writer import save_tensors
 from genlca.fitting.types import BodyFit
-from genlca.io_utils import atomic_path
+from genlca.io_utils import atomic_path, save_tensors
 
 FIT_FORMAT_VERSION = 1
 QUALITY_FILE = "quality.parquet"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from genlca.io_utils import atomic_path
 
@@ -34,14 +34,6 @@ def pack_bits(mask: torch.Tensor) -> torch.Tensor:
 
 def unpack_bits(packed: torch.Tensor, width: int) -> torch.Tensor:
     return torch.from_numpy(np.unpackbits(packed.cpu().numpy(), axis=-1, count=width).astype(bool))
-
-
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
-    """safetensors file; metadata goes in ONE header key ('genlca', sorted JSON) because the
-    writer orders several metadata keys at random, which would break byte-identical output."""
-    meta = {"genlca": json.dumps(metadata, sort_keys=True)} if metadata else None
-    with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
 
 
 def save_json(path: Path, data: dict) -> None:
