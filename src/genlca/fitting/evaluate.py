@@ -190,4 +190,5 @@ def evaluate_drop(fits_dir: str | os.PathLike, drop_dir: str | os.PathLike, body
     return {"overall": summarize(combined), "videos": per_video}
 
 
-__all__ = ["detections_from_ground_truth", "evaluate_drop", "evaluate_fit", "frame_errors", "gt_camera_keypoints", "procrustes_align", "summarize"]
+__all__ = ["detections_from_ground_truth", "evaluate_drop", "evaluate_fit", "frame_errors", "gt_camera_keypoints",
+           "procrustes_align", "summarize"]

@@ -25,13 +25,20 @@ twice the time).
 
 Stages, every one batched over all frames:
 1. root only, in the A-pose, from `yaw_hypotheses` headings per frame (frames x headings in one
-   batch), the depth initialised from segment pixel lengths vs the template's metric lengths;
-   a Viterbi pass picks one heading per frame so that the facing does not flip;
+   batch), the depth initialised from segment pixel lengths (torso first) vs the template's
+   metric lengths. The left/right labels of the keypoints (shoulder order) decide the facing
+   through the fit; missing face keypoints with confident shoulders add a cost to headings
+   that face the camera (`facing_cost`). Each frame is also read with the left/right labels
+   of face, arms and legs swapped (`SWAP_GROUPS`, all 8 combinations, a small cost per swapped
+   group): seen from behind, real detectors (mediapipe) flip them at random from frame to
+   frame. A Viterbi pass picks one heading and labelling per frame, with a cost for turning
+   between frames, so that the facing does not flip;
 2a. every frame from several limb starts (`LIMBS`: arms hanging / forward / back / raised,
-   legs straight / forward / back / raised), average shape, no temporal terms; per limb a
-   Viterbi pass picks a start per frame (its keypoints' cost + its joints' priors + a cost for
-   changing between frames). This is what resolves the depth ambiguity of limbs that gradient
-   descent cannot (it keeps a limb on the side of the camera it starts on);
+   legs straight / forward / back / raised), average shape, no temporal terms, with the knee
+   and ankle labels as read and swapped; per frame the cheaper leg labelling is kept, then per
+   limb a Viterbi pass picks a start per frame (its keypoints' cost + its joints' priors + a
+   cost for changing between frames). This is what resolves the depth ambiguity of limbs that
+   gradient descent cannot (it keeps a limb on the side of the camera it starts on);
 2b. root, pose and shape of all frames together with Adam (cosine learning-rate decay).
 
 Frames where fewer than `min_keypoints` keypoints have confidence > `min_confidence` are not
@@ -76,6 +83,27 @@ R_FACING_CAMERA = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.
 FIXED_JOINTS = ("pelvis", "wrist_l", "wrist_r", "ankle_l", "ankle_r")
 
 KP = {n: i for i, n in enumerate(COCO_KEYPOINTS)}
+# COCO index of each keypoint's mirror image (left <-> right).
+LR_SWAP = [KP[n.replace("left_", "@").replace("right_", "left_").replace("@", "right_")] for n in COCO_KEYPOINTS]
+# ... of the knees and ankles only (legs mixed up by the detector).
+LEG_SWAP = [LR_SWAP[i] if COCO_KEYPOINTS[i].endswith(("knee", "ankle")) else i for i in range(17)]
+# Keypoint groups whose left/right labels a detector flips together (seen from behind it flips
+# them at random, group by group): face, arms (shoulders down), legs (hips down).
+SWAP_GROUPS = (("eye", "ear"), ("shoulder", "elbow", "wrist"), ("hip", "knee", "ankle"))
+
+
+def label_swaps() -> list[tuple[int, list[int]]]:
+    """Every combination of swapped SWAP_GROUPS: (number of groups swapped, permutation (17,))."""
+    import itertools
+
+    out = []
+    for flags in itertools.product((False, True), repeat=len(SWAP_GROUPS)):
+        perm = list(range(17))
+        for flag, group in zip(flags, SWAP_GROUPS):
+            if flag:
+                perm = [LR_SWAP[i] if COCO_KEYPOINTS[i].endswith(group) else perm[i] for i in range(17)]
+        out.append((sum(flags), perm))
+    return out
 TORSO = (KP["left_shoulder"], KP["right_shoulder"], KP["left_hip"], KP["right_hip"])
 HEAD = tuple(range(5))
 # Segments whose pixel length vs metric length gives the depth (torso sides first).
@@ -101,7 +129,11 @@ class FitConfig:
     yaw_hypotheses: int = 8
     root_iters: int = 60
     root_lr: float = 0.05
-    flip_penalty: float = 0.05  # Viterbi: cost per squared radian of root rotation change between frames
+    flip_penalty: float = 0.3  # Viterbi: cost per squared radian of root rotation change between frames
+    w_facing: float = 0.3  # cost of facing the camera when the face keypoints are missing (`facing_cost`)
+    swap_search: bool = True  # also read frames with left/right labels swapped (by SWAP_GROUPS: detectors
+    swap_penalty: float = 0.05  # flip them from behind); cost per swapped group, in per-frame data cost units
+    leg_swap_penalty: float = 0.2  # the same for swapping the knees' and ankles' labels only
     # stage 2: everything
     limb_search: bool = True  # stage 2a: several limb starts per frame (see LIMBS)
     limb_iters: int = 80  # Adam steps of stage 2a
@@ -491,51 +523,73 @@ def _root_weights(w: Tensor) -> Tensor:
 def init_root(kp_body: Tensor, x: Tensor, w: Tensor, K: Tensor, size: float, config: FitConfig,
               idx: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Per-frame root from the A-pose keypoints `kp_body` (17, 3), detections x (F, 17, 2) with
-    weights w (F, 17) of the frames `idx` (sorted frame numbers; default 0..F-1): returns rotation
-    (F, 3, 3), translation parameters (F, 3) as (x/z, y/z, log z), and the heading chosen per frame."""
+    weights w (F, 17) of the frames `idx` (sorted frame numbers; default 0..F-1). Returns the
+    rotation (F, 3, 3), translation parameters (F, 3) as (x/z, y/z, log z), and (F, 17) the
+    detection to read as each keypoint (identity, or left/right swapped by groups: `swap_search`)."""
     n_frames = x.shape[0]
-    hyp = config.yaw_hypotheses
     f = float(K[0, 0])
-    depth = _depth_guess(kp_body, x, w, f)
-    wr = _root_weights(w)
-    yaw = torch.arange(hyp, dtype=torch.float32) * (2 * math.pi / hyp)
-    r0 = (R_FACING_CAMERA @ _yaw(yaw))[:, None].expand(hyp, n_frames, 3, 3).reshape(-1, 3, 3)
+    swaps = label_swaps() if config.swap_search else label_swaps()[:1]
+    variants = [(x[:, perm], w[:, perm]) for _, perm in swaps]
+    yaw = torch.arange(config.yaw_hypotheses, dtype=torch.float32) * (2 * math.pi / config.yaw_hypotheses)
+    heads = R_FACING_CAMERA @ _yaw(yaw)  # (Y, 3, 3)
+    hyp = len(variants) * len(yaw)
 
-    # Initial translation: the weighted keypoint centroid lands on the detected centroid.
-    wsum = wr.sum(dim=1, keepdim=True).clamp(min=1e-6)
-    c_px = (x * wr[..., None]).sum(dim=1) / wsum  # (F, 2)
-    c_body = (wr @ kp_body) / wsum  # (F, 3)
-    c_body = c_body[None].expand(hyp, -1, -1).reshape(-1, 3)
-    dep = depth[None].expand(hyp, -1).reshape(-1)
-    ray = torch.cat([(c_px - K[:2, 2]) / f, torch.ones(n_frames, 1)], dim=1)
-    ray = ray[None].expand(hyp, -1, -1).reshape(-1, 3)
-    t = ray * dep[:, None] - (r0 @ c_body[:, :, None]).squeeze(-1)
-    transl0 = torch.cat([t[:, :2] / t[:, 2:3].clamp(min=0.1), torch.log(t[:, 2:3].clamp(min=0.1))], dim=1)
+    r0s, t0s, xs, ws = [], [], [], []
+    for xv, wv in variants:
+        depth = _depth_guess(kp_body, xv, wv, f)
+        wr = _root_weights(wv)
+        # Initial translation: the weighted keypoint centroid lands on the detected centroid.
+        wsum = wr.sum(dim=1, keepdim=True).clamp(min=1e-6)
+        c_px = (xv * wr[..., None]).sum(dim=1) / wsum  # (F, 2)
+        c_body = (wr @ kp_body) / wsum  # (F, 3)
+        ray = torch.cat([(c_px - K[:2, 2]) / f, torch.ones(n_frames, 1)], dim=1)
+        for r in heads:
+            t = ray * depth[:, None] - c_body @ r.T
+            r0s.append(r.expand(n_frames, 3, 3))
+            t0s.append(torch.cat([t[:, :2] / t[:, 2:3].clamp(min=0.1), torch.log(t[:, 2:3].clamp(min=0.1))], dim=1))
+            xs.append(xv)
+            ws.append(wr)
+    r0, xt, wt = torch.cat(r0s), torch.cat(xs), torch.cat(ws)
 
     delta = torch.zeros(hyp * n_frames, 3, requires_grad=True)
-    transl = transl0.clone().requires_grad_(True)
-    xt = x[None].expand(hyp, -1, -1, -1).reshape(-1, 17, 2)
-    wt = wr[None].expand(hyp, -1, -1).reshape(-1, 17)
+    transl = torch.cat(t0s).requires_grad_(True)
     opt = torch.optim.Adam([delta, transl], lr=config.root_lr)
-    sigmas = np.geomspace(config.sigma_start, config.sigma_end * 2, config.root_iters)
-    for it in range(config.root_iters):
+    sigmas = np.geomspace(config.sigma_start, config.sigma_end * 2, max(config.root_iters, 1))
+
+    def cost(sigma: float) -> Tensor:
         r, tt = _root_matrix(delta, r0, transl)
-        uv = project(kp_body @ r.transpose(1, 2) + tt[:, None], K)
-        sq = ((uv - xt) ** 2).sum(-1) / size**2
-        per = (wt * geman_mcclure(sq, float(sigmas[it]))).sum(1) / wt.sum(1).clamp(min=1e-6)
+        sq = ((project(kp_body @ r.transpose(1, 2) + tt[:, None], K) - xt) ** 2).sum(-1) / size**2
+        return (wt * geman_mcclure(sq, sigma)).sum(1) / wt.sum(1).clamp(min=1e-6)
+
+    for it in range(config.root_iters):
         opt.zero_grad()
-        per.sum().backward()
+        cost(float(sigmas[it])).sum().backward()
         opt.step()
     with torch.no_grad():
-        r, tt = _root_matrix(delta, r0, transl)
-        uv = project(kp_body @ r.transpose(1, 2) + tt[:, None], K)
-        sq = ((uv - xt) ** 2).sum(-1) / size**2
-        cost = ((wt * geman_mcclure(sq, config.sigma_end * 2)).sum(1) / wt.sum(1).clamp(min=1e-6)).view(hyp, n_frames)
-        r = r.view(hyp, n_frames, 3, 3)
+        c = cost(config.sigma_end * 2).view(hyp, n_frames)
+        r = _root_matrix(delta, r0, transl)[0].view(hyp, n_frames, 3, 3)
+        c = c + config.w_facing * facing_cost(w, r, config.min_confidence)  # symmetric in left/right
+        n_swapped = torch.tensor([k for k, _ in swaps]).repeat_interleave(len(yaw)).float()
+        c += config.swap_penalty * n_swapped[:, None]
         gaps = None if idx is None else idx[1:] - idx[:-1]
-        choice = _viterbi_pairs(cost, _rotation_pairs(r, config.flip_penalty, gaps))
+        choice = _viterbi_pairs(c, _rotation_pairs(r, config.flip_penalty, gaps))
         frames = torch.arange(n_frames)
-        return r[choice, frames], transl.detach().view(hyp, n_frames, 3)[choice, frames], choice
+        perms = torch.tensor([perm for _, perm in swaps]).repeat_interleave(len(yaw), dim=0)  # (hyp, 17)
+        return r[choice, frames], transl.detach().view(hyp, n_frames, 3)[choice, frames], perms[choice]
+
+
+def facing_cost(conf: Tensor, rot: Tensor, min_confidence: float = 0.3) -> Tensor:
+    """Cue for the heading from keypoint confidences: a detector that finds both shoulders but
+    none of the face points (nose, eyes, ears) is likely looking at a back. conf (F, 17), rot
+    (H, F, 3, 3) body -> camera -> (H, F) in [0, 1]: how much hypothesis h faces the camera,
+    times how strongly the face is missing. Left/right keypoint identity decides the rest (the
+    headings are fitted to the labelled keypoints); detections that give face points a high
+    confidence from behind (e.g. ground-truth stand-ins) leave this at 0."""
+    face = conf[:, list(HEAD)].max(dim=1).values
+    shoulders = torch.minimum(conf[:, KP["left_shoulder"]], conf[:, KP["right_shoulder"]])
+    away = ((shoulders - face) / 0.5).clamp(0, 1) * (face < min_confidence).float()  # (F,)
+    front_z = (rot @ torch.tensor([0.0, -1.0, 0.0]))[..., 2]  # body front in the camera: < 0 faces it
+    return (-front_z).clamp(min=0) * away
 
 
 def _rotation_pairs(rot: Tensor, penalty: float, gaps: Tensor | None = None) -> Tensor:
@@ -578,7 +632,10 @@ def _silhouette_loss(uv: Tensor, dt: Tensor, pts: Tensor, size: float, width: in
     d_out = torch.nn.functional.grid_sample(dt[:, None], grid, align_corners=False, padding_mode="border")[:, 0, :, 0]
     fwd = (inside * geman_mcclure(d_out**2, sigma)).sum(1) / inside.sum(1).clamp(min=1)
     valid = torch.isfinite(pts[..., 0]).float()
-    near = torch.cdist(torch.nan_to_num(pts), uv).min(dim=-1).values / size
+    p = torch.nan_to_num(pts)
+    with torch.no_grad():  # the nearest vertex of each pixel; the gradient flows through the distance
+        nearest = torch.cdist(p, uv).argmin(dim=-1)
+    near = (p - torch.gather(uv, 1, nearest[..., None].expand(-1, -1, 2))).norm(dim=-1) / size
     back = (valid * geman_mcclure(near**2, sigma)).sum(1) / valid.sum(1).clamp(min=1)
     return fwd + back
 
@@ -674,7 +731,8 @@ def frame_status(det: VideoDetections, config: FitConfig) -> tuple[Tensor, list[
     return direct, reasons
 
 
-def fit_video(det: VideoDetections, body: BodyModel, config: FitConfig = FitConfig(), progress: bool = False) -> BodyFit:
+def fit_video(det: VideoDetections, body: BodyModel, config: FitConfig = FitConfig(),
+              progress: bool = False) -> BodyFit:
     """Fit `body` to one video's detections (see the module docstring). Runs on one intra-op
     thread (the tensors are small; more threads only slow it down on a busy machine)."""
     device = getattr(body, "device", None)
@@ -704,6 +762,7 @@ def _fit_video(det: VideoDetections, body: BodyModel, config: FitConfig, progres
     root_all = torch.eye(4).repeat(n_frames, 1, 1)
     shape = art.default_shape().detach().cpu().float()
     fitted = direct.clone()
+    labels = torch.arange(17).repeat(n_frames, 1)  # per frame: the detection read as each keypoint
     if bool(direct.any()):
         idx = direct.nonzero().squeeze(1)
         x = det.keypoints[idx].float().cpu()
@@ -712,19 +771,30 @@ def _fit_video(det: VideoDetections, body: BodyModel, config: FitConfig, progres
         problem = _Problem(art, body.name, x, w, idx, K, size, det, config)
         with torch.no_grad():
             kp_a = art(shape, torch.eye(3).expand(1, 17, 3, 3))[0][0].float().cpu()
-        r0, transl0, _ = init_root(kp_a, x, w, K, size, config, idx)
+        r0, transl0, perm = init_root(kp_a, x, w, K, size, config, idx)
+        swapped = (perm != torch.arange(17)).any(dim=1)
+        if bool(swapped.any()):
+            x, w = torch.gather(x, 1, perm[..., None].expand(-1, -1, 2)), torch.gather(w, 1, perm)
+            labels[idx] = perm
+            problem = _Problem(art, body.name, x, w, idx, K, size, det, config)
         if progress:
-            log.info("stage 1 (root) done at %.1fs", time.perf_counter() - t_start)
-        rotvec0, r0, transl0 = _limb_search(problem, r0, transl0, progress)
+            log.info("stage 1 (root) done at %.1fs; %d frames read with left and right (partly) swapped",
+                     time.perf_counter() - t_start, int(swapped.sum()))
+        rotvec0, r0, transl0, leg_swap = _limb_search(problem, r0, transl0, progress)
+        if bool(leg_swap.any()):
+            x[leg_swap], w[leg_swap] = x[leg_swap][:, LEG_SWAP], w[leg_swap][:, LEG_SWAP]
+            labels[idx[leg_swap]] = labels[idx[leg_swap]][:, LEG_SWAP]
+            problem = _Problem(art, body.name, x, w, idx, K, size, det, config)
         if progress:
-            log.info("stage 2a (limb starts) done at %.1fs", time.perf_counter() - t_start)
+            log.info("stage 2a (limb starts) done at %.1fs; %d frames with the legs' labels swapped",
+                     time.perf_counter() - t_start, int(leg_swap.sum()))
         shape, rotvec, root = problem.refine(rotvec0, r0, transl0, progress)
         rotvec_all[idx] = rotvec
         root_all[idx] = root
         fitted, reasons = _fill_gaps(direct, rotvec_all, root_all, reasons, config.max_gap)
 
     rot_all = _rotvec_to_rot(rotvec_all)
-    reproj = _reprojection_error(art, shape, rot_all, root_all, det, conf_all, K, fitted)
+    reproj = _reprojection_error(art, shape, rot_all, root_all, det, conf_all, K, fitted, labels)
     log.info("fitted %d/%d frames in %.1fs", int(fitted.sum()), n_frames, time.perf_counter() - t_start)
     return BodyFit(body_model=body.name, shape=shape, joint_rotations=rot_all, root=root_all, K=K,
                    width=width, height=height, fitted=fitted, reproj_error_px=reproj, keypoint_confidence=kp_conf,
@@ -758,7 +828,8 @@ class _Problem:
     def pose_prior(self, rv: Tensor) -> Tensor:
         """(N, 17) weighted joint-limit + A-pose prior per joint."""
         c = self.config
-        return c.w_limits * prior.joint_limit_loss(rv, per_joint=True) + c.w_a_pose * prior.a_pose_loss(rv, per_joint=True)
+        return (c.w_limits * prior.joint_limit_loss(rv, per_joint=True)
+                + c.w_a_pose * prior.a_pose_loss(rv, per_joint=True))
 
     def per_frame(self, rv0: Tensor, r0: Tensor, transl0: Tensor, x: Tensor, w: Tensor, iters: int):
         """Stage 2a: independent frames (a batch of any size), average shape, no temporal terms.
@@ -839,40 +910,64 @@ class _Problem:
             return _shape_from_param(shape_p, body_name).detach(), (rotvec * self.free).detach(), _rigid4(r, t)
 
 
-def _limb_search(problem: _Problem, r0: Tensor, transl0: Tensor, progress: bool) -> tuple[Tensor, Tensor, Tensor]:
+def _limb_search(problem: _Problem, r0: Tensor, transl0: Tensor,
+                 progress: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Stage 2a (see LIMBS): the initial rotvecs (F, 17, 3), root rotations (F, 3, 3) and
-    translation parameters (F, 3) for stage 2b."""
+    translation parameters (F, 3) for stage 2b, and (F,) bool: frames whose knee and ankle
+    labels read better swapped (detectors mix up crossing legs; with `swap_search`)."""
     c = problem.config
     n = r0.shape[0]
     starts = limb_starts() if c.limb_search else limb_starts()[:1]
     hyp = starts.shape[0]
-    rv0 = starts[:, None].expand(hyp, n, 17, 3).reshape(-1, 17, 3)
+    variants = [(problem.x, problem.w)]
+    if c.swap_search:
+        variants.append((problem.x[:, LEG_SWAP], problem.w[:, LEG_SWAP]))
+    nv = len(variants)
+    rv0 = starts[None, :, None].expand(nv, hyp, n, 17, 3).reshape(-1, 17, 3)
 
     def rep(a: Tensor) -> Tensor:
-        return a[None].expand(hyp, *a.shape).reshape(-1, *a.shape[1:])
+        return a[None].expand(nv * hyp, *a.shape).reshape(-1, *a.shape[1:])
 
-    rv, r, tr, rho, pri = problem.per_frame(rv0, rep(r0), rep(transl0), rep(problem.x), rep(problem.w), c.limb_iters)
-    rv, r, tr = rv.view(hyp, n, 17, 3), r.view(hyp, n, 3, 3), tr.view(hyp, n, 3)
-    rho, pri = rho.view(hyp, n, 17), pri.view(hyp, n, 17)
-    if hyp == 1:
-        return rv[0], r[0], tr[0]
+    xs = torch.stack([v[0] for v in variants])[:, None].expand(nv, hyp, n, 17, 2).reshape(-1, 17, 2)
+    ws = torch.stack([v[1] for v in variants])[:, None].expand(nv, hyp, n, 17).reshape(-1, 17)
+    rv, r, tr, rho, pri = problem.per_frame(rv0, rep(r0), rep(transl0), xs, ws, c.limb_iters)
+    rv, r, tr = rv.view(nv, hyp, n, 17, 3), r.view(nv, hyp, n, 3, 3), tr.view(nv, hyp, n, 3)
+    rho, pri = rho.view(nv, hyp, n, 17), pri.view(nv, hyp, n, 17)
     frames = torch.arange(n)
-    # The trunk (root, spine, neck, head): the hypothesis of least total cost in each frame.
-    base = (rho.sum(-1) + pri.sum(-1)).argmin(dim=0)
-    out_rv, out_r, out_t = rv[base, frames].clone(), r[base, frames], tr[base, frames]
+
+    def limb_cost(v: int, limb: str) -> Tensor:
+        joints, kps = LIMBS[limb]
+        k = [KP[a] for a in kps]
+        return rho[v][:, :, k].sum(-1) + pri[v][:, :, [GENERIC_JOINTS.index(a) for a in joints]].sum(-1)
+
+    leg_swap = torch.zeros(n, dtype=torch.bool)
+    if nv > 1:  # per frame: the leg labelling whose best legs cost least
+        legs = torch.stack([limb_cost(v, "leg_l").min(0).values + limb_cost(v, "leg_r").min(0).values
+                            for v in range(nv)])
+        legs[1:] += c.leg_swap_penalty
+        leg_swap = legs.argmin(0) == 1
+    # The trunk (root, spine, neck, head) and arms from the labels as given; legs as chosen.
+    rv_, rho_, pri_ = rv[0].clone(), rho[0].clone(), pri[0].clone()
+    if bool(leg_swap.any()):
+        rv_[:, leg_swap], rho_[:, leg_swap], pri_[:, leg_swap] = (rv[1][:, leg_swap], rho[1][:, leg_swap],
+                                                                  pri[1][:, leg_swap])
+    if hyp == 1:
+        return rv_[0], r[0, 0], tr[0, 0], leg_swap
+    base = (rho[0].sum(-1) + pri[0].sum(-1)).argmin(dim=0)  # trunk: least total cost per frame
+    out_rv, out_r, out_t = rv[0][base, frames].clone(), r[0][base, frames], tr[0][base, frames]
     consecutive = (problem.idx[1:] - problem.idx[:-1] == 1).float()  # no switching cost across gaps
     for limb, (joints, kps) in LIMBS.items():
         j = [GENERIC_JOINTS.index(a) for a in joints]
         k = [KP[a] for a in kps]
-        cost = rho[:, :, k].sum(-1) + pri[:, :, j].sum(-1)  # (H, F)
-        limb_rv = rv[:, :, j]  # (H, F, 2, 3)
+        cost = rho_[:, :, k].sum(-1) + pri_[:, :, j].sum(-1)  # (H, F)
+        limb_rv = rv_[:, :, j]  # (H, F, 2, 3)
         diff = ((limb_rv[None, :, :-1] - limb_rv[:, None, 1:]) ** 2).sum((-1, -2))  # (H cur, H prev, F - 1)
         pair = c.limb_switch_penalty * diff.permute(2, 1, 0) * consecutive[:, None, None]
         choice = _viterbi_pairs(cost, pair)
-        out_rv[:, j] = rv[choice, frames][:, j]
+        out_rv[:, j] = rv_[choice, frames][:, j]
         if progress:
             log.info("limb %s: starts chosen %s", limb, torch.bincount(choice, minlength=hyp).tolist())
-    return out_rv, out_r, out_t
+    return out_rv, out_r, out_t, leg_swap
 
 
 # ============================================================================ gaps, errors
@@ -882,7 +977,8 @@ def _slerp(r0: Tensor, r1: Tensor, a: float) -> Tensor:
     return r0 @ roma.rotvec_to_rotmat(rel * a)
 
 
-def _fill_gaps(direct: Tensor, rotvec: Tensor, root: Tensor, reasons: list[str], max_gap: int) -> tuple[Tensor, list[str]]:
+def _fill_gaps(direct: Tensor, rotvec: Tensor, root: Tensor, reasons: list[str],
+               max_gap: int) -> tuple[Tensor, list[str]]:
     """Interpolate runs of at most `max_gap` frames that have fitted frames on both sides (in place)."""
     fitted = direct.clone()
     reasons = list(reasons)
@@ -909,9 +1005,10 @@ def _fill_gaps(direct: Tensor, rotvec: Tensor, root: Tensor, reasons: list[str],
 
 @torch.no_grad()
 def _reprojection_error(art: _Articulator, shape: Tensor, rot: Tensor, root: Tensor, det: VideoDetections,
-                        conf: Tensor, K: Tensor, fitted: Tensor) -> Tensor:
-    """(F,) confidence-weighted mean pixel error of the fitted keypoints; NaN where not fitted or
-    where no keypoint is detected."""
+                        conf: Tensor, K: Tensor, fitted: Tensor, labels: Tensor) -> Tensor:
+    """(F,) confidence-weighted mean pixel error of the fitted keypoints against the detections as
+    read (`labels` (F, 17): the detection used as each keypoint); NaN where not fitted or where
+    no keypoint is detected."""
     n = rot.shape[0]
     out = torch.full((n,), float("nan"))
     idx = fitted.nonzero().squeeze(1)
@@ -919,8 +1016,10 @@ def _reprojection_error(art: _Articulator, shape: Tensor, rot: Tensor, root: Ten
         return out
     kp = art(shape, rot[idx])[0]
     kp_c = kp @ root[idx, :3, :3].transpose(1, 2) + root[idx, None, :3, 3]
-    err = (project(kp_c, K) - det.keypoints[idx].float()).norm(dim=-1)
-    c = conf[idx]
+    lab = labels[idx]
+    x = torch.gather(det.keypoints[idx].float().cpu(), 1, lab[..., None].expand(-1, -1, 2))
+    c = torch.gather(conf[idx], 1, lab)
+    err = (project(kp_c, K) - x).norm(dim=-1)
     e = (c * err).sum(1) / c.sum(1)
     out[idx] = torch.where(c.sum(1) > 0, e, torch.full_like(e, float("nan")))
     return out
@@ -935,5 +1034,5 @@ def posed_keypoints(fit: BodyFit, body: BodyModel, frames: Tensor | None = None)
     return body.keypoints(out.vertices)
 
 
-__all__ = ["FitConfig", "fit_video", "frame_status", "init_root", "intrinsics_guess", "make_articulator",
-           "posed_keypoints", "project"]
+__all__ = ["LR_SWAP", "FitConfig", "facing_cost", "fit_video", "frame_status", "init_root", "intrinsics_guess",
+           "label_swaps", "make_articulator", "posed_keypoints", "project"]
