@@ -40,7 +40,7 @@ import numpy as np
 from genlca.data.ingest import ingest_drop, sha256_file
 from genlca.data.video import write_video
 
-from common import REPO, base_machine_info, loadavg  # noqa: E402  (benchmarks/ is on sys.path)
+from common import REPO, base_machine_info, loadavg, proc_busy  # noqa: E402  (benchmarks/ is on sys.path)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "ingest.json"
 GOAL_RATIO = 0.8
 
@@ -63,16 +63,6 @@ def machine_info() -> dict:
     }
 
 
-def _proc_busy() -> tuple[float, float, float] | None:
-    """(wall, CPU seconds busy on the whole machine, CPU seconds of this process)."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    busy = v[0] + v[1] + v[2] + sum(v[5:8])  # user nice system irq softirq steal
-    own = os.times()
-    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +147,7 @@ def bench_decode(drop: Path, repeats: int) -> dict:
     counts = {name: fn() for name, fn in methods.items()}  # warm-up (page cache, codec init)
     times: dict[str, list[float]] = {name: [] for name in methods}
     cpu: dict[str, list[float]] = {name: [] for name in methods}
-    p0 = _proc_busy()
+    p0 = proc_busy()
     for _ in range(repeats):
         for name, fn in methods.items():
             c0, t0 = os.times(), time.perf_counter()
@@ -165,7 +155,7 @@ def bench_decode(drop: Path, repeats: int) -> dict:
             times[name].append(time.perf_counter() - t0)
             c1 = os.times()
             cpu[name].append((c1.user + c1.system) - (c0.user + c0.system))
-    p1 = _proc_busy()
+    p1 = proc_busy()
     other = None
     if p0 and p1 and p1[0] > p0[0]:  # CPUs kept busy by other processes meanwhile
         wall, busy, own = (b - a for a, b in zip(p0, p1))

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from common import REPO, base_machine_info, loadavg  # noqa: E402  (benchmarks/ is on sys.path)
+from common import REPO, base_machine_info, loadavg, proc_busy  # noqa: E402  (benchmarks/ is on sys.path)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "render.json"
 DEFAULT_COUNTS = (16384, 65536)
 DEFAULT_SIZES = (256, 512)
@@ -79,23 +78,12 @@ class OtherLoad:
     def __init__(self):
         self._t0 = None
 
-    @staticmethod
-    def _snapshot():
-        try:
-            with open("/proc/stat") as f:
-                v = [int(x) for x in f.readline().split()[1:]]
-        except (OSError, ValueError):
-            return None
-        busy = v[0] + v[1] + v[2] + sum(v[5:8])  # user nice system irq softirq steal
-        own = os.times()
-        return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
-
     def start(self) -> "OtherLoad":
-        self._t0 = self._snapshot()
+        self._t0 = proc_busy()
         return self
 
     def stop(self) -> float | None:
-        t1 = self._snapshot()
+        t1 = proc_busy()
         if self._t0 is None or t1 is None or t1[0] <= self._t0[0]:
             return None
         wall, busy, own = (b - a for a, b in zip(self._t0, t1))
