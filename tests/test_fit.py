@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -373,3 +374,33 @@ def test_targets_on_a_synthetic_drop(tmp_path, anny, regime, metric, target):
     assert report["overall"]["fitted_share"] == 1.0
     assert report["overall"][metric] <= target, report["overall"]
     assert isinstance(load_quality(tmp_path / "fits"), pd.DataFrame)
+
+
+# ----------------------------------------------------------------------------- real photos
+PHOTOS = {"messi5": Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"), "astronaut": None}
+
+
+@pytest.mark.parametrize("name", sorted(PHOTOS))
+def test_fit_real_photo_reprojects_onto_the_detections(tmp_path, anny, name):
+    """A full-body (messi5, opencv-doc) and a waist-up (skimage astronaut) photo: the fitted
+    keypoints land within 5% of the person's height of the confident detections, and the
+    overlay picture is written at the photo's size."""
+    from PIL import Image
+
+    from genlca.fitting.pipeline import fit_image
+
+    path = PHOTOS[name]
+    if path is None:
+        skimage_data = pytest.importorskip("skimage.data")
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(skimage_data.astronaut()).save(path)
+    elif not path.is_file():
+        pytest.skip(f"{path} absent (Debian package opencv-doc)")
+    r = fit_image(path, tmp_path / "fits", anny)
+    assert bool(r.fit.fitted[0]) and r.fit.reasons == [""]
+    assert r.keypoint_error < 0.05, r.keypoint_error
+    with Image.open(r.overlay_file) as im:
+        assert im.size == Image.open(path).size
+    assert load_fit(r.fit_file).joint_rotations.shape == (1, 17, 3, 3)
+    confident = r.detections.confidence[0] >= 0.5
+    assert int(confident.sum()) >= (12 if name == "messi5" else 6)  # whole body vs head and shoulders

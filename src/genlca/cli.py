@@ -172,16 +172,26 @@ def ingest_cmd(drop: Path = typer.Argument(..., help="Drop folder (videos: mp4 a
 
 
 @app.command("fit")
-def fit_cmd(drop: Path = typer.Argument(..., help="Drop folder."),
+def fit_cmd(drop: Path = typer.Argument(..., help="Drop folder, or one photo (.jpg/.jpeg/.png)."),
             out: Path = typer.Option(..., "--out", "-o", help="Folder for the fits (<video>.safetensors + quality.parquet)."),
             max_frames: int = typer.Option(0, help="Fit at most this many frames per video (0 = all)."),
             model: str = ModelOpt, smplx_dir: Optional[Path] = SmplxDirOpt, gender: str = GenderOpt):
-    """Detect the main person in every valid video of a drop and fit the body model to it."""
+    """Detect the main person in every valid video of a drop (or in one photo) and fit the body model to it."""
     from genlca.body import load_body_model
     from genlca.data.ingest import DropError, IngestLimits, ingest_drop
-    from genlca.fitting.pipeline import fit_drop
+    from genlca.fitting.detect import IMAGE_SUFFIXES
+    from genlca.fitting.pipeline import fit_drop, fit_image
     from genlca.params import stage_params
 
+    if drop.is_file() and drop.suffix.lower() in IMAGE_SUFFIXES:
+        try:
+            body = load_body_model(_body_config(model, smplx_dir, gender))
+            r = fit_image(drop, out, body)
+        except (ValueError, FileNotFoundError) as e:
+            _fail(str(e))
+        console.print(f"fit -> {r.fit_file}\noverlay -> {r.overlay_file}\n"
+                      f"median keypoint error {r.keypoint_error:.1%} of the person's height")
+        return
     try:
         manifest = ingest_drop(drop, limits=IngestLimits(**stage_params("ingest")))
         body = load_body_model(_body_config(model, smplx_dir, gender))

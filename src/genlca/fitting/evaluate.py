@@ -97,6 +97,27 @@ def frame_errors(fit: BodyFit, gt: dict, body: BodyModel) -> dict[str, np.ndarra
     return out
 
 
+@torch.no_grad()
+def keypoint_error_fraction(fit: BodyFit, det: VideoDetections, body: BodyModel, min_confidence: float = 0.5) -> Tensor:
+    """(F,) median pixel distance between the fitted keypoints and the detections with confidence
+    >= `min_confidence`, as a fraction of the person's height in the image (the fitted body's
+    projected extent, head to feet, so a waist-up photo still has its whole height); NaN where
+    not fitted. The check of fits on real photos, which have no ground truth."""
+    from genlca.fitting.overlay import fitted_vertices
+
+    out = torch.full((fit.fitted.shape[0],), float("nan"))
+    for i in fit.fitted.nonzero().squeeze(1).tolist():
+        verts = fitted_vertices(fit, body, [i])
+        uv = project(body.keypoints(verts)[0].float(), fit.K.float())
+        ok = det.confidence[i] >= min_confidence
+        if not bool(ok.any()):
+            continue
+        height = project(verts[0].float(), fit.K.float())[:, 1]
+        err = (uv - det.keypoints[i].float()).norm(dim=-1)[ok]
+        out[i] = err.median() / (height.max() - height.min()).clamp(min=1.0)
+    return out
+
+
 def summarize(errors: dict[str, np.ndarray]) -> dict:
     """Frame-weighted means of per-frame errors (from one or several videos, concatenated)."""
     from genlca.data.synth import FRAMINGS
@@ -191,4 +212,4 @@ def evaluate_drop(fits_dir: str | os.PathLike, drop_dir: str | os.PathLike, body
 
 
 __all__ = ["detections_from_ground_truth", "evaluate_drop", "evaluate_fit", "frame_errors", "gt_camera_keypoints",
-           "procrustes_align", "summarize"]
+           "keypoint_error_fraction", "procrustes_align", "summarize"]

@@ -123,7 +123,8 @@ class FitConfig:
     focal_factor: float = 1.4  # f = focal_factor * max(W, H) pixels
     min_keypoints: int = 6  # a frame needs this many keypoints ...
     min_confidence: float = 0.3  # ... with confidence above this to be fitted directly
-    confidence_floor: float = 0.1  # keypoints below this confidence get no weight at all
+    confidence_floor: float = 0.1  # keypoints below this confidence get no weight at all ...
+    confidence_full: float = 0.3  # ... and above this one full weight (linear between; 0: weight = confidence)
     max_gap: int = 12  # longest run of unfitted frames filled by interpolation
     # stage 1: root only
     yaw_hypotheses: int = 8
@@ -134,6 +135,8 @@ class FitConfig:
     swap_search: bool = True  # also read frames with left/right labels swapped (by SWAP_GROUPS: detectors
     swap_penalty: float = 0.05  # flip them from behind); cost per swapped group, in per-frame data cost units
     leg_swap_penalty: float = 0.2  # the same for swapping the knees' and ankles' labels only
+    w_label_motion: float = 1.0  # Viterbi: cost of keypoints jumping between frames under two labellings
+    label_motion_scale: float = 0.08  # ... robust scale of that jump, as a fraction of the person's height
     # stage 2: everything
     limb_search: bool = True  # stage 2a: several limb starts per frame (see LIMBS)
     limb_iters: int = 80  # Adam steps of stage 2a
@@ -141,7 +144,7 @@ class FitConfig:
     iters: int = 200  # Adam steps of stage 2b
     lr: float = 0.03
     sigma_start: float = 0.08  # Geman-McClure scale (fraction of max(W, H)), annealed ...
-    sigma_end: float = 0.015  # ... to this over the Adam steps of stage 2a
+    sigma_end: float = 0.025  # ... to this over the Adam steps of stage 2a
     sigma_refine_start: float = 0.03  # stage 2b anneals from this to sigma_end
     w_keypoints: float = 1.0
     w_limits: float = 1.0
@@ -572,10 +575,30 @@ def init_root(kp_body: Tensor, x: Tensor, w: Tensor, K: Tensor, size: float, con
         n_swapped = torch.tensor([k for k, _ in swaps]).repeat_interleave(len(yaw)).float()
         c += config.swap_penalty * n_swapped[:, None]
         gaps = None if idx is None else idx[1:] - idx[:-1]
-        choice = _viterbi_pairs(c, _rotation_pairs(r, config.flip_penalty, gaps))
+        pairs = _rotation_pairs(r, config.flip_penalty, gaps)
+        if len(swaps) > 1 and n_frames > 1 and config.w_label_motion > 0:
+            height_px = f * float(kp_body[:, 2].max() - kp_body[:, 2].min()) / _depth_guess(kp_body, x, w, f)
+            jump = _label_motion(x, w, [perm for _, perm in swaps], height_px * config.label_motion_scale, gaps)
+            pairs = pairs + config.w_label_motion * jump.repeat_interleave(len(yaw), 1).repeat_interleave(len(yaw), 2)
+        choice = _viterbi_pairs(c, pairs)
         frames = torch.arange(n_frames)
         perms = torch.tensor([perm for _, perm in swaps]).repeat_interleave(len(yaw), dim=0)  # (hyp, 17)
         return r[choice, frames], transl.detach().view(hyp, n_frames, 3)[choice, frames], perms[choice]
+
+
+def _label_motion(x: Tensor, w: Tensor, perms: list[list[int]], scale: Tensor, gaps: Tensor | None) -> Tensor:
+    """(F - 1, S_prev, S_cur): how far the keypoints jump between consecutive frames when frame
+    t - 1 is read with labelling perms[a] and frame t with perms[b] (Geman-McClure of the pixel
+    distance over `scale` (F,) pixels, mean over keypoints seen in both frames). A detector that
+    flips left and right in one frame makes every keypoint of the flipped groups jump; reading
+    that frame swapped keeps the tracks continuous, whatever the heading."""
+    p = torch.tensor(perms)  # (S, 17)
+    xs, ws = x[:, p], w[:, p]  # (F, S, 17, 2), (F, S, 17)
+    d2 = ((xs[:-1, :, None] - xs[1:, None]) ** 2).sum(-1)  # (F - 1, S_prev, S_cur, 17)
+    s = scale[1:].clamp(min=1.0) if gaps is None else scale[1:].clamp(min=1.0) * gaps.clamp(min=1).float()
+    both = ((ws[:-1, :, None] > 0) & (ws[1:, None] > 0)).float()
+    rho = geman_mcclure(d2 / s[:, None, None, None] ** 2, 1.0)
+    return (rho * both).sum(-1) / both.sum(-1).clamp(min=1.0)
 
 
 def facing_cost(conf: Tensor, rot: Tensor, min_confidence: float = 0.3) -> Tensor:
@@ -667,6 +690,7 @@ LEG_STARTS = (
     ((-35, 0, 0), (25, 0, 0)),  # forward
     ((25, 0, 0), (35, 0, 0)),  # backward
     ((-70, 0, 0), (70, 0, 0)),  # raised forward (a high step, sitting)
+    ((-10, 0, 0), (95, 0, 0)),  # knee deeply bent, the shin back (a lunge, kicking, kneeling)
 )
 
 
@@ -712,6 +736,16 @@ def _shape_from_param(z: Tensor, body_name: str) -> Tensor:
 
 def _param_from_shape(shape: Tensor, body_name: str) -> Tensor:
     return torch.logit(shape.clamp(1e-4, 1 - 1e-4)) if body_name == "anny" else shape.clone()
+
+
+def keypoint_weights(conf: Tensor, config: FitConfig) -> Tensor:
+    """Data-term weights from detector confidences: 0 below `confidence_floor`, then the
+    confidence, or with `confidence_full` > 0 a ramp that reaches 1 there (mediapipe gives
+    self-occluded limbs low confidences although their positions are mostly right)."""
+    w = conf.clone()
+    if config.confidence_full > 0:
+        w = (w / config.confidence_full).clamp(max=1.0)
+    return torch.where(conf < config.confidence_floor, torch.zeros_like(w), w)
 
 
 def frame_status(det: VideoDetections, config: FitConfig) -> tuple[Tensor, list[str]]:
@@ -766,8 +800,7 @@ def _fit_video(det: VideoDetections, body: BodyModel, config: FitConfig, progres
     if bool(direct.any()):
         idx = direct.nonzero().squeeze(1)
         x = det.keypoints[idx].float().cpu()
-        w = conf_all[idx].clone()
-        w[w < config.confidence_floor] = 0.0
+        w = keypoint_weights(conf_all[idx], config)
         problem = _Problem(art, body.name, x, w, idx, K, size, det, config)
         with torch.no_grad():
             kp_a = art(shape, torch.eye(3).expand(1, 17, 3, 3))[0][0].float().cpu()

@@ -12,7 +12,40 @@ from tqdm import tqdm
 from genlca.body.protocol import BodyModel
 from genlca.fitting.detect import MediaPipeDetector, detect_image, detect_video
 from genlca.fitting.fit import FitConfig, fit_video
+from genlca.fitting.types import BodyFit, VideoDetections
 from genlca.fitting.store import load_quality, save_fit, write_quality
+
+
+@dataclass
+class ImageFitResult:
+    fit: BodyFit
+    detections: VideoDetections
+    fit_file: Path
+    overlay_file: Path
+    keypoint_error: float  # median error of the confident keypoints, as a fraction of the person's height
+
+
+def fit_image(image: str | Path, out_dir: str | Path, body: BodyModel, config: FitConfig = FitConfig(),
+              detector=None) -> ImageFitResult:
+    """Fit one photo (a one-frame video): `OUT/<stem>.safetensors` and `OUT/<stem>_overlay.png`
+    (detections in red, fitted keypoints in white, the fitted mesh outline in cyan)."""
+    from genlca.fitting.detect import _read_image
+    from genlca.fitting.evaluate import keypoint_error_fraction
+    from genlca.fitting.overlay import overlay
+    from genlca.io_utils import atomic_path
+
+    image, out_dir = Path(image), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = _read_image(image)
+    det = detect_image(frame, detector)
+    if not bool(det.detected[0]):
+        raise ValueError(f"{image}: no person found")
+    fit = fit_video(det, body, config)
+    path = save_fit(fit, fit_path(out_dir, image.stem), meta={"source": str(image), "detector": det.detector})
+    ov = out_dir / f"{image.stem}_overlay.png"
+    with atomic_path(ov) as tmp:
+        overlay(frame, fit, body, 0, det).save(tmp, format="PNG")
+    return ImageFitResult(fit, det, path, ov, float(keypoint_error_fraction(fit, det, body)[0]))
 
 
 def fit_path(fits_dir: str | Path, video: str) -> Path:
