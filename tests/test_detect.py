@@ -66,7 +66,7 @@ def _check_format(d: VideoDetections, frames: int, width: int, height: int):
     assert not d.confidence[~d.detected].any()  # zero confidence where the subject was not found
     if d.masks is not None:
         assert d.masks.shape == (frames, height, width) and d.masks.dtype == torch.bool
-        assert not d.masks[~d.detected].any()
+        assert not d.masks[d.boxes.sum(1) == 0].any()  # masks only where the subject is (maybe pose-less)
     inside = ((d.keypoints >= 0) & (d.keypoints < torch.tensor([width, height]))).all(-1)
     assert not (d.confidence > 0)[~inside].any()  # confident keypoints lie in the image
 
@@ -229,6 +229,12 @@ def test_legs_only_frames_are_not_detected(lower_drop, detector):
     _check_format(d, 8, 256, 256)
     assert int(d.detected.sum()) <= 2  # no head, no detection (mediapipe's raw skeletons here are nonsense)
     fr = gt["frames"]
+    # ... but the person's mask is found (selfie segmentation), so fits can say why they are missing.
+    masked = d.masks.flatten(1).any(dim=1)
+    assert int(masked.sum()) >= 6
+    inter = (d.masks & fr["person_mask"]).flatten(1).sum(1).float()
+    union = (d.masks | fr["person_mask"]).flatten(1).sum(1).float().clamp(min=1)
+    assert float((inter / union)[masked].median()) > 0.7
     for t in np.flatnonzero(d.detected.numpy()):  # whatever is reported is right
         vis = fr["keypoints_in_frame"][t].bool()
         e = (d.keypoints[t] - fr["keypoints_2d"][t]).norm(dim=-1)[vis].mean() / _person_height(fr["person_mask"][t])

@@ -202,10 +202,12 @@ def test_frames_without_a_person_are_reported_not_crashed(anny, gt0):
     det.detected[:2] = False  # at the start: nothing to interpolate from
     det.confidence[:2] = 0
     det.keypoints[:2] = 0
+    det.masks[0] = False  # frame 0: nobody at all; frame 1: a person mask but no pose
     det.confidence[-1, 4:] = 0  # the last frame: only 4 keypoints
     fit = fit_video(det, anny, FitConfig(iters=40, limb_iters=20))
     assert fit.fitted.tolist() == [False, False] + [True] * (n - 3) + [False]
     assert fit.reasons[0].startswith("no person detected") and "not interpolated" in fit.reasons[0]
+    assert fit.reasons[1].startswith("no pose found, but a person mask") and "not interpolated" in fit.reasons[1]
     assert fit.reasons[-1].startswith("only 4 keypoints detected")
     assert bool(torch.isnan(fit.reproj_error_px[[0, 1, -1]]).all())
     assert float(fit.keypoint_confidence[0]) == 0.0
@@ -214,6 +216,7 @@ def test_frames_without_a_person_are_reported_not_crashed(anny, gt0):
     nobody = _detections(gt0)
     nobody.detected[:] = False
     nobody.confidence[:] = 0
+    nobody.masks = None
     fit = fit_video(nobody, anny)
     assert not fit.fitted.any() and all(r.startswith("no person detected") for r in fit.reasons)
     assert torch.isnan(fit.reproj_error_px).all()

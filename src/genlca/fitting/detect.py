@@ -52,7 +52,7 @@ class PersonDetection:
     box: np.ndarray  # (4,) float32 x0, y0, x1, y1
     mask: np.ndarray | None = None  # (H, W) bool
     score: float = 0.0  # mean keypoint confidence (pose) or the people detector's score
-    pose: bool = True  # False: a box from the people detector on which the pose model found nobody
+    pose: bool = True  # False: a box (people detector) or a mask (segmentation) without a pose
 
 
 @runtime_checkable
@@ -179,6 +179,11 @@ class MediaPipeDetector:
     crop_size, crop_margin  crops are squares of crop_margin x the proposal's height, resized to crop_size.
     upright, max_shoulder_torso  plausibility rules for poses (see `implausible`); implausible
                         poses count as not found (`rejected` counts them by reason).
+    mask_people         where no pose is found at all, person masks from SelfieSegmentation (pieces
+                        of at least `min_mask_area` of the frame) become pose-less people: frames
+                        that show only the legs have no pose (mediapipe needs the head) but a mask,
+                        which fitting uses between fitted frames (measured IoU 0.72-0.98 with the
+                        true mask on legs-only renders).
     """
 
     def __init__(self, static_image_mode: bool = True, model_complexity: int = 1,
@@ -187,7 +192,8 @@ class MediaPipeDetector:
                  small_person: float = 0.3, people_detector: bool = True, min_person: float = 0.12,
                  min_person_px: float = 48, max_people: int = 6, hog_threshold: float = 0.3,
                  hog_scale_step: float = 1.1, crop_size: int = 256, crop_margin: float = 1.2,
-                 upright: float | None = 0.5, max_shoulder_torso: float = 2.0):
+                 upright: float | None = 0.5, max_shoulder_torso: float = 2.0, mask_people: bool = True,
+                 min_mask_area: float = 0.005):
         if masks not in ("selfie", "pose", None):
             raise ValueError(f"masks must be 'selfie', 'pose' or None, got {masks!r}")
         self.static_image_mode = bool(static_image_mode)
@@ -208,6 +214,8 @@ class MediaPipeDetector:
         self.crop_margin = float(crop_margin)
         self.upright = upright
         self.max_shoulder_torso = float(max_shoulder_torso)
+        self.mask_people = bool(mask_people) and masks is not None
+        self.min_mask_area = float(min_mask_area)
         self._pose_mod, self._selfie_mod = _mediapipe()
         _check_pose_model(self._pose_mod, self.model_complexity)
         self._static = None
@@ -222,7 +230,9 @@ class MediaPipeDetector:
         seg = {"selfie": f"+selfie_segmentation(model={self.selfie_model})", "pose": "+pose_segmentation",
                None: ""}[masks]
         hog = f"+opencv=={cv2.__version__} HOG people" if people_detector else ""
-        self.name = f"mediapipe=={_mediapipe_version()} pose(complexity={self.model_complexity},{mode}){seg}{hog}"
+        masked = "+selfie masks without pose" if self.mask_people else ""
+        self.name = (f"mediapipe=={_mediapipe_version()} pose(complexity={self.model_complexity},{mode})"
+                     f"{seg}{hog}{masked}")
 
     # ------------------------------------------------------------------ graphs
     def _new_pose(self, static: bool):
@@ -274,6 +284,30 @@ class MediaPipeDetector:
         res = graph.process(np.ascontiguousarray(image))
         self.timings["pose"] += time.perf_counter() - t0
         return res
+
+    def masked_people(self, frame: np.ndarray) -> list[PersonDetection]:
+        """Pose-less people from the selfie segmentation of the whole frame: one per connected
+        piece of at least `min_mask_area` of the frame, largest first."""
+        from scipy import ndimage
+
+        m = np.asarray(self._segment(frame)) > self.mask_threshold
+        # Pieces a few pixels apart are one person cut by an occluder or a thin limb.
+        near = ndimage.binary_dilation(m, iterations=max(1, round(0.02 * max(m.shape))))
+        labels, n = ndimage.label(near)
+        labels = labels * m
+        if n == 0:
+            return []
+        areas = np.bincount(labels.ravel(), minlength=n + 1)[1:n + 1]
+        out = []
+        for k in np.argsort(-areas):
+            if areas[k] < self.min_mask_area * m.size:
+                break
+            piece = labels == k + 1
+            ys, xs = np.nonzero(piece)
+            box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float32)
+            out.append(PersonDetection(np.zeros((17, 2), np.float32), np.zeros(17, np.float32), box, piece,
+                                       float(areas[k]) / m.size, False))
+        return out
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
         if self._selfie is None:
@@ -406,7 +440,7 @@ class MediaPipeDetector:
         if whole is not None and (whole.box[3] - whole.box[1]) >= self.small_person * H:
             return [whole]
         if not self.people_detector:
-            return [whole] if whole is not None else []
+            return [whole] if whole is not None else (self.masked_people(frame) if self.mask_people else [])
         boxes, scores = self.people_boxes(frame)
         found: list[PersonDetection] = []
         for box, score in list(zip(boxes, scores))[: self.max_people]:
@@ -430,6 +464,10 @@ class MediaPipeDetector:
                        np.array([(1.0 if f.pose else BOX_ONLY_WEIGHT) * (f.box[3] - f.box[1]) for f in found]),
                        iou=0.5, contain=0.8)
             found = [found[i] for i in keep]
+        if self.mask_people and not any(f.pose for f in found):
+            masked = self.masked_people(frame)
+            boxes = [f for f in found if not any(box_overlap_min(f.box, m.box)[0, 0] > 0.5 for m in masked)]
+            found = masked + boxes  # a HOG box that a mask covers is the same person
         return found
 
 
@@ -505,11 +543,10 @@ def _assemble(per_frame: list[list[PersonDetection]], choice: dict[int, int], wi
     for t, i in choice.items():
         c = per_frame[t][i]
         boxes[t] = c.box
-        if not c.pose:
-            continue
-        kp[t], conf[t], detected[t] = c.keypoints, c.confidence, True
-        if masks is not None and c.mask is not None:
+        if masks is not None and c.mask is not None:  # pose-less people may have a mask
             masks[t] = c.mask.unpack() if isinstance(c.mask, _PackedMask) else c.mask
+        if c.pose:
+            kp[t], conf[t], detected[t] = c.keypoints, c.confidence, True
     return VideoDetections(keypoints=torch.from_numpy(kp), confidence=torch.from_numpy(conf),
                            boxes=torch.from_numpy(boxes), detected=torch.from_numpy(detected),
                            masks=None if masks is None else torch.from_numpy(masks),

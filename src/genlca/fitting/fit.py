@@ -754,9 +754,11 @@ def frame_status(det: VideoDetections, config: FitConfig) -> tuple[Tensor, list[
     n_ok = (conf > config.min_confidence).sum(dim=1)
     direct = det.detected.bool() & (n_ok >= config.min_keypoints)
     reasons = []
+    masked = det.masks.flatten(1).any(dim=1) if det.masks is not None else torch.zeros(conf.shape[0], dtype=torch.bool)
     for i in range(conf.shape[0]):
         if not bool(det.detected[i]):
-            reasons.append("no person detected")
+            reasons.append("no pose found, but a person mask (only part of the body in view?)" if bool(masked[i])
+                           else "no person detected")
         elif not bool(direct[i]):
             reasons.append(f"only {int(n_ok[i])} keypoints detected (need {config.min_keypoints} with "
                            f"confidence > {config.min_confidence:g})")

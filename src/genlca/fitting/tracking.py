@@ -114,6 +114,8 @@ def link_tracks(boxes: Sequence[np.ndarray], weights: Sequence[np.ndarray], heig
             else:
                 dt = t - tracks[k].last()
                 v = (bt[i] - last_box[k]) / dt
+                if wt[i] < 1.0:  # pose-less boxes (HOG, masks) jitter: they do not steer the track
+                    v = 0.0 * v
                 velocity[k] = 0.5 * velocity[k] + 0.5 * v if len(tracks[k].members) > 1 else v
                 last_box[k] = bt[i]
             tracks[k].members[t] = i
