@@ -70,6 +70,8 @@ def bench(drop: Path, max_videos: int | None) -> dict:
             rows.append({"video": path.stem, "frames": n, **stage,
                          "total_seconds": round(stage["detect"]["seconds"] + stage["fit"]["seconds"], 3),
                          "pa_mpjpe_mm": round(float(np.nanmean(errs["pa_mpjpe"])), 1) if errs["fitted"].any() else None,
+                         "pa_mpjpe_visible_mm": (round(float(np.nanmean(errs["pa_mpjpe_visible"])), 1)
+                                                 if np.isfinite(errs["pa_mpjpe_visible"]).any() else None),
                          "fitted_share": round(float(errs["fitted"].mean()), 3)})
     combined = {k: np.concatenate([e[k] for e in errors]) for k in errors[0]}
     med = lambda key, sub: round(statistics.median(r[key][sub] for r in rows), 3)  # noqa: E731
@@ -91,14 +93,15 @@ def print_table(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("video", "frames", "detect s", "detect fps/core", "fit s", "fit fps/core", "others busy",
-              "PA-MPJPE mm", "fitted", title="body fits per video")
+    t = Table("video", "frames", "det s", "det fps/core", "fit s", "fit fps/core", "busy", "PA mm", "PA vis mm",
+              "fitted",
+              title="body fits per video (busy: other processes' cores)")
     for r in result["videos"]:
         t.add_row(r["video"], str(r["frames"]), f"{r['detect']['seconds']:.2f}", str(r["detect"]["fps_per_core"]),
                   f"{r['fit']['seconds']:.2f}", str(r["fit"]["fps_per_core"]),
                   f"{max(r['detect']['others_busy_cores'], r['fit']['others_busy_cores']):.1f}",
-                  str(r["pa_mpjpe_mm"]), f"{r['fitted_share']:.0%}")
-    c = Console()
+                  str(r["pa_mpjpe_mm"]), str(r["pa_mpjpe_visible_mm"]), f"{r['fitted_share']:.0%}")
+    c = Console(width=max(Console().width, 110))
     c.print(t)
     s = result["summary"]
     c.print(f"median per video: {s['seconds_per_video']} s ({s['fit_seconds_per_video']} s fitting); "

@@ -11,8 +11,9 @@ Metrics (all on the 17 COCO keypoints, over the frames a fit marks fitted):
   the error on those: what partial framings are judged by.
 - `reproj_px`: predicted keypoints projected with the fit's own K vs GT 2D keypoints, in-frame
   keypoints only.
-- `fitted_share`, `fitted_share_by_framing`: share of frames fitted, overall and per framing
-  name (`genlca.data.synth.FRAMINGS`, per frame from which keypoints are in frame).
+- `fitted_share`, `fitted_share_by_framing`, `fitted_share_head_in_view`: share of frames
+  fitted, overall, per framing name (`genlca.data.synth.FRAMINGS`, per frame from which
+  keypoints are in frame) and over the frames with a head keypoint in frame.
 Numbers over several videos are frame-weighted (`evaluate_drop`).
 """
 
@@ -70,7 +71,8 @@ def frame_errors(fit: BodyFit, gt: dict, body: BodyModel) -> dict[str, np.ndarra
         raise ValueError(f"the fit has {fit.fitted.shape[0]} frames, the ground truth {n}")
     nan = lambda: np.full(n, np.nan)  # noqa: E731
     out = {"mpjpe": nan(), "pa_mpjpe": nan(), "pa_mpjpe_visible": nan(), "reproj": nan(),
-           "fitted": fit.fitted.numpy().astype(bool), "framing": frames["framing"].numpy().astype(int)}
+           "fitted": fit.fitted.numpy().astype(bool), "framing": frames["framing"].numpy().astype(int),
+           "head_in_view": frames["keypoints_in_frame"][:, :5].bool().any(dim=1).numpy()}
     idx = fit.fitted.nonzero().squeeze(1)
     if idx.numel() == 0:
         return out
@@ -136,6 +138,8 @@ def summarize(errors: dict[str, np.ndarray]) -> dict:
         "frames": int(fitted.size), "fitted_frames": int(fitted.sum()),
         "fitted_share": round(float(fitted.mean()), 4) if fitted.size else math.nan,
         "fitted_share_by_framing": by,
+        "fitted_share_head_in_view": (round(float(fitted[errors["head_in_view"]].mean()), 4)
+                                      if errors["head_in_view"].any() else math.nan),
         "mpjpe_mm": mean(errors["mpjpe"]), "pa_mpjpe_mm": mean(errors["pa_mpjpe"]),
         "pa_mpjpe_visible_mm": mean(errors["pa_mpjpe_visible"]), "reproj_px": mean(errors["reproj"]),
     }
@@ -203,7 +207,8 @@ def evaluate_drop(fits_dir: str | os.PathLike, drop_dir: str | os.PathLike, body
         else:
             n = int(gt["frames"]["keypoints_3d"].shape[0])
             errs = {k: np.full(n, np.nan) for k in ("mpjpe", "pa_mpjpe", "pa_mpjpe_visible", "reproj")}
-            errs |= {"fitted": np.zeros(n, bool), "framing": gt["frames"]["framing"].numpy().astype(int)}
+            errs |= {"fitted": np.zeros(n, bool), "framing": gt["frames"]["framing"].numpy().astype(int),
+                     "head_in_view": gt["frames"]["keypoints_in_frame"][:, :5].bool().any(dim=1).numpy()}
         per_video[name] = summarize(errs) | {"fit": path.name if path.is_file() else None,
                                              "framing": gt["subject"].get("framing", "")}
         parts.append(errs)
