@@ -14,7 +14,8 @@ The intrinsics are a guess from the image size: f = `focal_factor` * max(W, H), 
 at the image centre (`FitConfig.focal_factor`; 1.4 is a vertical field of view of about 39 deg
 for a square frame, between phone footage and the synthetic cameras' 25-50 deg).
 
-Losses (weights in `FitConfig`): confidence-weighted Geman-McClure keypoint reprojection
+Losses (weights in `FitConfig`): confidence-weighted (`keypoint_weights`: a ramp that is full
+above `confidence_full`) Geman-McClure keypoint reprojection
 (distances in units of max(W, H), the robust scale annealed from coarse to fine), joint limits
 and an anisotropic pull towards the A-pose (`prior.py`), a shape prior, temporal smoothness
 (pose velocity, root rotation velocity, root translation and 3D keypoint acceleration; only
@@ -31,8 +32,9 @@ Stages, every one batched over all frames:
    that face the camera (`facing_cost`). Each frame is also read with the left/right labels
    of face, arms and legs swapped (`SWAP_GROUPS`, all 8 combinations, a small cost per swapped
    group): seen from behind, real detectors (mediapipe) flip them at random from frame to
-   frame. A Viterbi pass picks one heading and labelling per frame, with a cost for turning
-   between frames, so that the facing does not flip;
+   frame (mediapipe also mirrors runs of frontal frames). A Viterbi pass picks one heading and
+   labelling per frame, with a cost for turning between frames and one for keypoints jumping
+   between frames under the two labellings (`_label_motion`), so neither facing nor labels flip;
 2a. every frame from several limb starts (`LIMBS`: arms hanging / forward / back / raised,
    legs straight / forward / back / raised), average shape, no temporal terms, with the knee
    and ankle labels as read and swapped; per frame the cheaper leg labelling is kept, then per
