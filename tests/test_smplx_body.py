@@ -21,6 +21,7 @@ from genlca.body import COCO_KEYPOINTS, GENERIC_JOINTS, PART_NAMES, BodyConfig, 
 from genlca.body.poses import turn, walk
 from genlca.body.smplx_body import SMPLXBody, SMPLXModelError
 from genlca.body.uv_layout import build_uv_layout
+from tests.body_checks import check_texels_on_faces, check_walk_moves_limbs
 from tests.smplx_fixture import synthetic_arrays, write_synthetic_smplx, write_uv_obj
 
 J = {n: i for i, n in enumerate(GENERIC_JOINTS)}
@@ -180,13 +181,8 @@ def test_walk_moves_arms_and_legs(body):
     a = body.pose(s, {})
     w = body.pose(s, walk(math.pi / 2))
     a, w = (type(p)(p.vertices.detach(), p.joints.detach()) for p in (a, w))  # plain numbers below
-    moved = (w.joints - a.joints)[0].norm(dim=-1)
-    for name in ("ankle_l", "ankle_r", "wrist_l", "wrist_r"):
-        assert moved[J[name]] > 0.08, f"{name} moved only {moved[J[name]]:.3f} m"
-    assert moved[J["pelvis"]] < 1e-4
-    # Left leg swings forward (-Y), right leg back, at phase pi/2; the arms swing the other way.
-    assert w.joints[0, J["ankle_l"], 1] < a.joints[0, J["ankle_l"], 1] - 0.1
-    assert w.joints[0, J["ankle_r"], 1] > a.joints[0, J["ankle_r"], 1] + 0.1
+    check_walk_moves_limbs(a.joints, w.joints)
+    # ... and the arms swing the other way.
     assert w.joints[0, J["wrist_l"], 1] > a.joints[0, J["wrist_l"], 1] + 0.05
     assert w.joints[0, J["wrist_r"], 1] < a.joints[0, J["wrist_r"], 1] - 0.05
     # Vertices follow their joints: the foot's lowest point goes where the left ankle goes.
@@ -230,14 +226,7 @@ def test_uv_layout_covers_the_charts(body):
     lay = build_uv_layout(body, 64)
     assert lay.body_model == "smplx" and lay.mask.shape == (64, 64)
     assert 0.3 < lay.mask.float().mean() < 0.99
-    tex = lay.texels
-    bary = lay.bary.reshape(-1, 3)[tex]
-    assert (bary >= -1e-6).all() and torch.allclose(bary.sum(-1), torch.ones(len(tex)), atol=1e-5)
-    fid = lay.face_id.flatten()[tex]
-    uv = (body.uv_coords[body.uv_faces[fid]] * bary[:, :, None]).sum(1)
-    i, j = tex // 64, tex % 64
-    centre = torch.stack([(j + 0.5) / 64, 1 - (i + 0.5) / 64], -1)
-    assert (uv - centre).abs().max() < 1e-5
+    fid = check_texels_on_faces(lay, body)
     assert torch.equal(lay.part[lay.mask], body.face_parts[fid])
     pts = lay.surface_points(body.template(body.default_shape()), body.faces)
     assert pts.shape == (1, lay.num_texels, 3)

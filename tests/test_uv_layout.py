@@ -3,21 +3,14 @@
 import torch
 
 from genlca.body.uv_layout import build_uv_layout, uv_layout
+from tests.body_checks import check_texels_on_faces
 
 
 def test_layout_texels_lie_on_their_faces(anny, layout128):
     lay = layout128
     assert lay.resolution == 128 and lay.mask.shape == (128, 128)
     assert 0.4 < lay.mask.float().mean() < 0.8
-    tex = lay.texels
-    bary = lay.bary.reshape(-1, 3)[tex]
-    assert (bary >= -1e-6).all() and torch.allclose(bary.sum(-1), torch.ones(len(tex)), atol=1e-5)
-    # Reconstruct the texel centre's UV from its face and barycentrics.
-    fid = lay.face_id.flatten()[tex]
-    uv = (anny.uv_coords[anny.uv_faces[fid]] * bary[:, :, None]).sum(1)
-    i, j = tex // 128, tex % 128
-    centre = torch.stack([(j + 0.5) / 128, 1 - (i + 0.5) / 128], -1)
-    assert (uv - centre).abs().max() < 1e-5
+    fid = check_texels_on_faces(lay, anny)
     assert (lay.part[lay.mask] >= 0).all() and (lay.part[~lay.mask] == -1).all()
     assert (anny.face_parts[fid] >= 0).all()  # no interior faces
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, Protocol, runtime_checkable
 
@@ -152,11 +152,9 @@ def _mediapipe_version() -> str:
         return "?"
 
 
-class MediaPipeDetector:
-    """mediapipe Pose (+ its segmentation or SelfieSegmentation), with OpenCV HOG people
-    proposals for small people. Making the graphs is slow: reuse one detector for many videos
-    (one per thread or process) and `close()` it (or use `with`). There is deliberately no
-    `__del__`: closing mediapipe graphs while the interpreter shuts down hangs the process.
+@dataclass(frozen=True)
+class MediaPipeSettings:
+    """Settings of `MediaPipeDetector` (which also takes them as keyword arguments).
 
     static_image_mode   True: Pose detects the person afresh in every frame (robust to cuts);
                         False: video mode, Pose tracks its region of interest from frame to frame
@@ -182,42 +180,48 @@ class MediaPipeDetector:
     mask_people         where no pose is found at all, person masks from SelfieSegmentation (pieces
                         of at least `min_mask_area` of the frame) become pose-less people: frames
                         that show only the legs have no pose (mediapipe needs the head) but a mask,
-                        which fitting uses between fitted frames (measured IoU 0.72-0.98 with the
+                        so their fits can say a person is there (measured IoU 0.72-0.98 with the
                         true mask on legs-only renders).
     """
 
-    def __init__(self, static_image_mode: bool = True, model_complexity: int = 1,
-                 min_detection_confidence: float = 0.5, min_tracking_confidence: float = 0.5,
-                 masks: str | None = "pose", selfie_model: int = 0, mask_threshold: float = 0.5,
-                 small_person: float = 0.3, people_detector: bool = True, min_person: float = 0.12,
-                 min_person_px: float = 48, max_people: int = 6, hog_threshold: float = 0.3,
-                 hog_scale_step: float = 1.1, crop_size: int = 256, crop_margin: float = 1.2,
-                 upright: float | None = 0.5, max_shoulder_torso: float = 2.0, mask_people: bool = True,
-                 min_mask_area: float = 0.005):
-        if masks not in ("selfie", "pose", None):
-            raise ValueError(f"masks must be 'selfie', 'pose' or None, got {masks!r}")
-        self.static_image_mode = bool(static_image_mode)
-        self.model_complexity = int(model_complexity)
-        self.min_detection_confidence = float(min_detection_confidence)
-        self.min_tracking_confidence = float(min_tracking_confidence)
-        self.masks = masks
-        self.selfie_model = int(selfie_model)
-        self.mask_threshold = float(mask_threshold)
-        self.small_person = float(small_person)
-        self.people_detector = bool(people_detector)
-        self.min_person = float(min_person)
-        self.min_person_px = float(min_person_px)
-        self.max_people = int(max_people)
-        self.hog_threshold = float(hog_threshold)
-        self.hog_scale_step = float(hog_scale_step)
-        self.crop_size = int(crop_size)
-        self.crop_margin = float(crop_margin)
-        self.upright = upright
-        self.max_shoulder_torso = float(max_shoulder_torso)
-        self.mask_people = bool(mask_people) and masks is not None
-        self.min_mask_area = float(min_mask_area)
+    static_image_mode: bool = True
+    model_complexity: int = 1
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    masks: str | None = "pose"
+    selfie_model: int = 0
+    mask_threshold: float = 0.5
+    small_person: float = 0.3
+    people_detector: bool = True
+    min_person: float = 0.12
+    min_person_px: float = 48
+    max_people: int = 6
+    hog_threshold: float = 0.3
+    hog_scale_step: float = 1.1
+    crop_size: int = 256
+    crop_margin: float = 1.2
+    upright: float | None = 0.5
+    max_shoulder_torso: float = 2.0
+    mask_people: bool = True
+    min_mask_area: float = 0.005
+
+    def __post_init__(self):
+        if self.masks not in ("selfie", "pose", None):
+            raise ValueError(f"masks must be 'selfie', 'pose' or None, got {self.masks!r}")
+
+
+class MediaPipeDetector:
+    """mediapipe Pose (+ its segmentation or SelfieSegmentation), with OpenCV HOG people
+    proposals for small people. Making the graphs is slow: reuse one detector for many videos
+    (one per thread or process) and `close()` it (or use `with`). There is deliberately no
+    `__del__`: closing mediapipe graphs while the interpreter shuts down hangs the process.
+    Settings: `MediaPipeSettings`, given whole (`settings=`) and/or field by field.
+    """
+
+    def __init__(self, settings: MediaPipeSettings | None = None, **overrides):
+        self.settings = replace(settings or MediaPipeSettings(), **overrides)
         self._pose_mod, self._selfie_mod = _mediapipe()
-        _check_pose_model(self._pose_mod, self.model_complexity)
+        _check_pose_model(self._pose_mod, self.settings.model_complexity)
         self._static = None
         self._video = None
         self._selfie = None
@@ -226,21 +230,22 @@ class MediaPipeDetector:
         self.rejected: dict[str, int] = {}  # implausible poses dropped, by reason
         import cv2
 
-        mode = "static" if self.static_image_mode else "video"
-        seg = {"selfie": f"+selfie_segmentation(model={self.selfie_model})", "pose": "+pose_segmentation",
-               None: ""}[masks]
-        hog = f"+opencv=={cv2.__version__} HOG people" if people_detector else ""
+        cfg = self.settings
+        mode = "static" if cfg.static_image_mode else "video"
+        seg = {"selfie": f"+selfie_segmentation(model={cfg.selfie_model})", "pose": "+pose_segmentation",
+               None: ""}[cfg.masks]
+        hog = f"+opencv=={cv2.__version__} HOG people" if cfg.people_detector else ""
         masked = "+selfie masks without pose" if self.mask_people else ""
-        self.name = (f"mediapipe=={_mediapipe_version()} pose(complexity={self.model_complexity},{mode})"
+        self.name = (f"mediapipe=={_mediapipe_version()} pose(complexity={cfg.model_complexity},{mode})"
                      f"{seg}{hog}{masked}")
 
     # ------------------------------------------------------------------ graphs
     def _new_pose(self, static: bool):
-        return self._pose_mod.Pose(static_image_mode=static, model_complexity=self.model_complexity,
-                                   smooth_landmarks=True, enable_segmentation=self.masks == "pose",
+        return self._pose_mod.Pose(static_image_mode=static, model_complexity=self.settings.model_complexity,
+                                   smooth_landmarks=True, enable_segmentation=self.settings.masks == "pose",
                                    smooth_segmentation=not static,
-                                   min_detection_confidence=self.min_detection_confidence,
-                                   min_tracking_confidence=self.min_tracking_confidence)
+                                   min_detection_confidence=self.settings.min_detection_confidence,
+                                   min_tracking_confidence=self.settings.min_tracking_confidence)
 
     @property
     def _static_pose(self):
@@ -250,7 +255,7 @@ class MediaPipeDetector:
 
     @property
     def _frame_pose(self):
-        if self.static_image_mode:
+        if self.settings.static_image_mode:
             return self._static_pose
         if self._video is None:
             self._video = self._new_pose(False)
@@ -269,8 +274,12 @@ class MediaPipeDetector:
         self._static = self._video = self._selfie = None
 
     @property
+    def mask_people(self) -> bool:
+        return self.settings.mask_people and self.settings.masks is not None
+
+    @property
     def has_masks(self) -> bool:
-        return self.masks is not None
+        return self.settings.masks is not None
 
     def __enter__(self) -> "MediaPipeDetector":
         return self
@@ -290,7 +299,7 @@ class MediaPipeDetector:
         piece of at least `min_mask_area` of the frame, largest first."""
         from scipy import ndimage
 
-        m = np.asarray(self._segment(frame)) > self.mask_threshold
+        m = np.asarray(self._segment(frame)) > self.settings.mask_threshold
         # Pieces a few pixels apart are one person cut by an occluder or a thin limb.
         near = ndimage.binary_dilation(m, iterations=max(1, round(0.02 * max(m.shape))))
         labels, n = ndimage.label(near)
@@ -300,7 +309,7 @@ class MediaPipeDetector:
         areas = np.bincount(labels.ravel(), minlength=n + 1)[1:n + 1]
         out = []
         for k in np.argsort(-areas):
-            if areas[k] < self.min_mask_area * m.size:
+            if areas[k] < self.settings.min_mask_area * m.size:
                 break
             piece = labels == k + 1
             ys, xs = np.nonzero(piece)
@@ -311,7 +320,7 @@ class MediaPipeDetector:
 
     def _segment(self, image: np.ndarray) -> np.ndarray:
         if self._selfie is None:
-            self._selfie = self._selfie_mod.SelfieSegmentation(model_selection=self.selfie_model)
+            self._selfie = self._selfie_mod.SelfieSegmentation(model_selection=self.settings.selfie_model)
         t0 = time.perf_counter()
         res = self._selfie.process(np.ascontiguousarray(image))
         self.timings["selfie"] += time.perf_counter() - t0
@@ -327,20 +336,21 @@ class MediaPipeDetector:
             self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
         t0 = time.perf_counter()
         h = frame.shape[0]
-        s = float(np.clip(100.0 / max(self.min_person * h, self.min_person_px), 0.25, 4.0))
+        s = float(np.clip(100.0 / max(self.settings.min_person * h, self.settings.min_person_px), 0.25, 4.0))
         img = frame if abs(s - 1) < 0.05 else cv2.resize(
             frame, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR if s > 1 else cv2.INTER_AREA)
         if min(img.shape[:2]) < 128:
             self.timings["hog"] += time.perf_counter() - t0
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        rects, weights = self._hog.detectMultiScale(img, winStride=(8, 8), padding=(8, 8), scale=self.hog_scale_step)
+        rects, weights = self._hog.detectMultiScale(img, winStride=(8, 8), padding=(8, 8),
+                                                    scale=self.settings.hog_scale_step)
         self.timings["hog"] += time.perf_counter() - t0
         if len(rects) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         rects = np.asarray(rects, np.float64) / s
         boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
         scores = np.asarray(weights, np.float64).reshape(-1)
-        ok = scores >= self.hog_threshold
+        ok = scores >= self.settings.hog_threshold
         boxes, scores = boxes[ok], scores[ok]
         keep = nms(boxes, scores, iou=0.3, contain=0.6)
         return boxes[keep].astype(np.float32), scores[keep].astype(np.float32)
@@ -356,7 +366,8 @@ class MediaPipeDetector:
         lm = res.pose_landmarks.landmark
         xy = np.array([[p.x, p.y] for p in lm], np.float64) * (iw, ih)  # image pixels
         vis = np.clip(np.array([p.visibility for p in lm], np.float64), 0.0, 1.0)
-        why = implausible(xy, vis, (ih, iw), seg, self.mask_threshold, self.upright, self.max_shoulder_torso)
+        cfg = self.settings
+        why = implausible(xy, vis, (ih, iw), seg, cfg.mask_threshold, cfg.upright, cfg.max_shoulder_torso)
         if why:
             self.rejected[why] = self.rejected.get(why, 0) + 1
             return None
@@ -393,7 +404,7 @@ class MediaPipeDetector:
         if side is not None:
             ox, oy = origin
             prob = cv2.resize(np.asarray(prob, np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
-            crop = prob > self.mask_threshold
+            crop = prob > self.settings.mask_threshold
             full = np.zeros((H, W), bool)
             fx0, fy0 = max(ox, 0), max(oy, 0)
             fx1, fy1 = min(ox + side, W), min(oy + side, H)
@@ -401,7 +412,7 @@ class MediaPipeDetector:
                 full[fy0:fy1, fx0:fx1] = crop[fy0 - oy:fy1 - oy, fx0 - ox:fx1 - ox]
             m = full
         else:
-            m = prob > self.mask_threshold
+            m = prob > self.settings.mask_threshold
         bw, bh = box[2] - box[0], box[3] - box[1]
         x0, y0 = int(max(np.floor(box[0] - 0.05 * bw), 0)), int(max(np.floor(box[1] - 0.05 * bh), 0))
         x1, y1 = int(min(np.ceil(box[2] + 0.05 * bw), W)), int(min(np.ceil(box[3] + 0.05 * bh), H))
@@ -415,15 +426,15 @@ class MediaPipeDetector:
 
         H, W = frame.shape[:2]
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        side = int(round(max(box[3] - box[1], box[2] - box[0]) * self.crop_margin))
+        side = int(round(max(box[3] - box[1], box[2] - box[0]) * self.settings.crop_margin))
         side = max(side, 8)
         ox, oy = int(round(cx - side / 2)), int(round(cy - side / 2))
         pad = np.zeros((side, side, 3), np.uint8)
         fx0, fy0, fx1, fy1 = max(ox, 0), max(oy, 0), min(ox + side, W), min(oy + side, H)
         if fx1 > fx0 and fy1 > fy0:
             pad[fy0 - oy:fy1 - oy, fx0 - ox:fx1 - ox] = frame[fy0:fy1, fx0:fx1]
-        interp = cv2.INTER_LINEAR if side < self.crop_size else cv2.INTER_AREA
-        return cv2.resize(pad, (self.crop_size, self.crop_size), interpolation=interp), (ox, oy), side
+        interp = cv2.INTER_LINEAR if side < self.settings.crop_size else cv2.INTER_AREA
+        return cv2.resize(pad, (self.settings.crop_size, self.settings.crop_size), interpolation=interp), (ox, oy), side
 
     # ------------------------------------------------------------------ the protocol
     def detect(self, frame_rgb: np.ndarray) -> list[PersonDetection]:
@@ -434,21 +445,21 @@ class MediaPipeDetector:
         H, W = frame.shape[:2]
         res = self._run_pose(self._frame_pose, frame)
         seg = None
-        if res.pose_landmarks is not None and self.masks is not None:
-            seg = self._segment(frame) if self.masks == "selfie" else res.segmentation_mask
+        if res.pose_landmarks is not None and self.settings.masks is not None:
+            seg = self._segment(frame) if self.settings.masks == "selfie" else res.segmentation_mask
         whole = self._person(res, (H, W), (0, 0), None, (H, W), seg)
-        if whole is not None and (whole.box[3] - whole.box[1]) >= self.small_person * H:
+        if whole is not None and (whole.box[3] - whole.box[1]) >= self.settings.small_person * H:
             return [whole]
-        if not self.people_detector:
+        if not self.settings.people_detector:
             return [whole] if whole is not None else (self.masked_people(frame) if self.mask_people else [])
         boxes, scores = self.people_boxes(frame)
         found: list[PersonDetection] = []
-        for box, score in list(zip(boxes, scores))[: self.max_people]:
+        for box, score in list(zip(boxes, scores))[: self.settings.max_people]:
             crop, origin, side = self._crop(frame, box)
             r = self._run_pose(self._static_pose, crop)
             cseg = None
-            if r.pose_landmarks is not None and self.masks is not None:
-                cseg = self._segment(crop) if self.masks == "selfie" else r.segmentation_mask
+            if r.pose_landmarks is not None and self.settings.masks is not None:
+                cseg = self._segment(crop) if self.settings.masks == "selfie" else r.segmentation_mask
             p = self._person(r, (H, W), origin, side, crop.shape[:2], cseg)
             if p is None or box_overlap_min(p.box, box)[0, 0] < 0.5:  # nobody, or a different person
                 found.append(PersonDetection(np.zeros((17, 2), np.float32), np.zeros(17, np.float32),

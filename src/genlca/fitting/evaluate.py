@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from genlca.body.protocol import COCO_KEYPOINTS, BodyModel
-from genlca.fitting.fit import posed_keypoints, project
+from genlca.fitting.fit import fitted_vertices, posed_keypoints, project
 from genlca.fitting.types import BodyFit, VideoDetections
 
 HIPS = (COCO_KEYPOINTS.index("left_hip"), COCO_KEYPOINTS.index("right_hip"))
@@ -105,8 +105,6 @@ def keypoint_error_fraction(fit: BodyFit, det: VideoDetections, body: BodyModel,
     >= `min_confidence`, as a fraction of the person's height in the image (the fitted body's
     projected extent, head to feet, so a waist-up photo still has its whole height); NaN where
     not fitted. The check of fits on real photos, which have no ground truth."""
-    from genlca.fitting.overlay import fitted_vertices
-
     out = torch.full((fit.fitted.shape[0],), float("nan"))
     for i in fit.fitted.nonzero().squeeze(1).tolist():
         verts = fitted_vertices(fit, body, [i])

@@ -70,7 +70,7 @@ import roma
 import torch
 from torch import Tensor
 
-from genlca.body.protocol import COCO_KEYPOINTS, GENERIC_JOINTS, BodyModel
+from genlca.body.protocol import COCO_KEYPOINTS, GENERIC_JOINTS, BodyModel, pose_from_rotations
 from genlca.fitting import prior
 from genlca.fitting.types import BodyFit, VideoDetections
 
@@ -539,9 +539,10 @@ def init_root(kp_body: Tensor, x: Tensor, w: Tensor, K: Tensor, size: float, con
     heads = R_FACING_CAMERA @ _yaw(yaw)  # (Y, 3, 3)
     hyp = len(variants) * len(yaw)
 
-    r0s, t0s, xs, ws = [], [], [], []
+    r0s, t0s, xs, ws, depths = [], [], [], [], []
     for xv, wv in variants:
         depth = _depth_guess(kp_body, xv, wv, f)
+        depths.append(depth)
         wr = _root_weights(wv)
         # Initial translation: the weighted keypoint centroid lands on the detected centroid.
         wsum = wr.sum(dim=1, keepdim=True).clamp(min=1e-6)
@@ -579,7 +580,7 @@ def init_root(kp_body: Tensor, x: Tensor, w: Tensor, K: Tensor, size: float, con
         gaps = None if idx is None else idx[1:] - idx[:-1]
         pairs = _rotation_pairs(r, config.flip_penalty, gaps)
         if len(swaps) > 1 and n_frames > 1 and config.w_label_motion > 0:
-            height_px = f * float(kp_body[:, 2].max() - kp_body[:, 2].min()) / _depth_guess(kp_body, x, w, f)
+            height_px = f * float(kp_body[:, 2].max() - kp_body[:, 2].min()) / depths[0]  # as labelled
             jump = _label_motion(x, w, [perm for _, perm in swaps], height_px * config.label_motion_scale, gaps)
             pairs = pairs + config.w_label_motion * jump.repeat_interleave(len(yaw), 1).repeat_interleave(len(yaw), 2)
         choice = _viterbi_pairs(c, pairs)
@@ -728,10 +729,6 @@ def _viterbi_pairs(cost: Tensor, pair: Tensor) -> Tensor:
 
 
 # ============================================================================ the fit
-def _rotvec_to_rot(rotvec: Tensor) -> Tensor:
-    return roma.rotvec_to_rotmat(rotvec)
-
-
 def _shape_from_param(z: Tensor, body_name: str) -> Tensor:
     return torch.sigmoid(z) if body_name == "anny" else z
 
@@ -813,7 +810,7 @@ def _fit_video(det: VideoDetections, body: BodyModel, config: FitConfig, progres
         if bool(swapped.any()):
             x, w = torch.gather(x, 1, perm[..., None].expand(-1, -1, 2)), torch.gather(w, 1, perm)
             labels[idx] = perm
-            problem = _Problem(art, body.name, x, w, idx, K, size, det, config)
+            problem.relabel(x, w)
         if progress:
             log.info("stage 1 (root) done at %.1fs; %d frames read with left and right (partly) swapped",
                      time.perf_counter() - t_start, int(swapped.sum()))
@@ -821,7 +818,7 @@ def _fit_video(det: VideoDetections, body: BodyModel, config: FitConfig, progres
         if bool(leg_swap.any()):
             x[leg_swap], w[leg_swap] = x[leg_swap][:, LEG_SWAP], w[leg_swap][:, LEG_SWAP]
             labels[idx[leg_swap]] = labels[idx[leg_swap]][:, LEG_SWAP]
-            problem = _Problem(art, body.name, x, w, idx, K, size, det, config)
+            problem.relabel(x, w)
         if progress:
             log.info("stage 2a (limb starts) done at %.1fs; %d frames with the legs' labels swapped",
                      time.perf_counter() - t_start, int(leg_swap.sum()))
@@ -830,7 +827,7 @@ def _fit_video(det: VideoDetections, body: BodyModel, config: FitConfig, progres
         root_all[idx] = root
         fitted, reasons = _fill_gaps(direct, rotvec_all, root_all, reasons, config.max_gap)
 
-    rot_all = _rotvec_to_rot(rotvec_all)
+    rot_all = roma.rotvec_to_rotmat(rotvec_all)
     reproj = _reprojection_error(art, shape, rot_all, root_all, det, conf_all, K, fitted, labels)
     log.info("fitted %d/%d frames in %.1fs", int(fitted.sum()), n_frames, time.perf_counter() - t_start)
     return BodyFit(body_model=body.name, shape=shape, joint_rotations=rot_all, root=root_all, K=K,
@@ -843,10 +840,10 @@ class _Problem:
 
     def __init__(self, art: _Articulator, body_name: str, x: Tensor, w: Tensor, idx: Tensor, K: Tensor, size: float,
                  det: VideoDetections, config: FitConfig):
-        self.art, self.body_name, self.x, self.w, self.idx, self.K, self.size = art, body_name, x, w, idx, K, size
+        self.art, self.body_name, self.idx, self.K, self.size = art, body_name, idx, K, size
         self.det, self.config = det, config
         self.free = torch.tensor([j not in FIXED_JOINTS for j in GENERIC_JOINTS], dtype=torch.float32)[None, :, None]
-        self.wsum = w.sum(dim=1).clamp(min=1e-6)
+        self.relabel(x, w)
         self.fps_scale = max(float(det.fps), 1.0) / 12.0
         c1 = _consecutive(idx, 1)
         c2 = _consecutive(idx, 2)
@@ -855,6 +852,11 @@ class _Problem:
         self.use_sil = bool(config.silhouette and det.masks is not None)
         if self.use_sil:
             self.dt, self.pix = _mask_targets(det.masks[idx], config.silhouette_pixels, size, config.seed)
+
+    def relabel(self, x: Tensor, w: Tensor) -> None:
+        """New keypoints (F, 17, 2) and weights (F, 17) for the same frames (left/right relabelled)."""
+        self.x, self.w = x, w
+        self.wsum = w.sum(dim=1).clamp(min=1e-6)
 
     def data_terms(self, kp_b: Tensor, r: Tensor, t: Tensor, x: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
         """Camera-frame keypoints (N, 17, 3) and robust residuals (N, 17)."""
@@ -883,7 +885,7 @@ class _Problem:
         for it in range(iters):
             rv = rotvec * self.free
             r, t = _root_matrix(delta, r0, transl)
-            _, rho = self.data_terms(keypoints(_rotvec_to_rot(rv)), r, t, x, float(sigmas[it]))
+            _, rho = self.data_terms(keypoints(roma.rotvec_to_rotmat(rv)), r, t, x, float(sigmas[it]))
             loss = ((w * rho).sum(1) / wsum).sum() + self.pose_prior(rv).sum()
             opt.zero_grad()
             loss.backward()
@@ -891,7 +893,7 @@ class _Problem:
         with torch.no_grad():
             rv = rotvec * self.free
             r, t = _root_matrix(delta, r0, transl)
-            _, rho = self.data_terms(keypoints(_rotvec_to_rot(rv)), r, t, x, c.sigma_end)
+            _, rho = self.data_terms(keypoints(roma.rotvec_to_rotmat(rv)), r, t, x, c.sigma_end)
             return rv, r, transl.detach(), (w * rho) / wsum[:, None], self.pose_prior(rv)
 
     def refine(self, rv0: Tensor, r0: Tensor, transl0: Tensor, progress: bool = False):
@@ -909,7 +911,7 @@ class _Problem:
         def objective(sigma: float) -> tuple[Tensor, Tensor]:
             rv = rotvec * self.free
             shape = _shape_from_param(shape_p, body_name)
-            kp_b, verts = art(shape, _rotvec_to_rot(rv), vertices=self.use_sil)
+            kp_b, verts = art(shape, roma.rotvec_to_rotmat(rv), vertices=self.use_sil)
             r, t = _root_matrix(delta, r0, transl)
             kp_c, rho = self.data_terms(kp_b, r, t, self.x, sigma)
             l_kp = ((self.w * rho).sum(1) / self.wsum).mean()
@@ -1024,7 +1026,7 @@ def _fill_gaps(direct: Tensor, rotvec: Tensor, root: Tensor, reasons: list[str],
         gap = b - a - 1
         if gap < 1 or gap > max_gap:
             continue
-        ra, rb = _rotvec_to_rot(rotvec[a]), _rotvec_to_rot(rotvec[b])
+        ra, rb = roma.rotvec_to_rotmat(rotvec[a]), roma.rotvec_to_rotmat(rotvec[b])
         for i in range(a + 1, b):
             s = (i - a) / (b - a)
             rotvec[i] = roma.rotmat_to_rotvec(_slerp(ra, rb, s))
@@ -1062,14 +1064,18 @@ def _reprojection_error(art: _Articulator, shape: Tensor, rot: Tensor, root: Ten
     return out
 
 
+@torch.no_grad()
+def fitted_vertices(fit: BodyFit, body: BodyModel, frames: Tensor | list[int] | None = None) -> Tensor:
+    """(F, V, 3) camera-frame vertices of a fit (all frames, or `frames`), via `body.pose`."""
+    idx = torch.arange(fit.fitted.shape[0]) if frames is None else torch.as_tensor(frames)
+    shape = fit.shape.reshape(1, -1).expand(len(idx), -1)
+    return body.pose(shape, pose_from_rotations(fit.joint_rotations[idx]), fit.root[idx]).vertices
+
+
 def posed_keypoints(fit: BodyFit, body: BodyModel, frames: Tensor | None = None) -> Tensor:
-    """(F, 17, 3) camera-frame COCO keypoints of a fit (all frames, or `frames`), via `body.pose`."""
-    idx = torch.arange(fit.fitted.shape[0]) if frames is None else frames
-    rot = fit.joint_rotations[idx]
-    pose = {j: rot[:, i] for i, j in enumerate(GENERIC_JOINTS)}
-    out = body.pose(fit.shape.reshape(1, -1).expand(len(idx), -1), pose, fit.root[idx])
-    return body.keypoints(out.vertices)
+    """(F, 17, 3) camera-frame COCO keypoints of a fit (all frames, or `frames`)."""
+    return body.keypoints(fitted_vertices(fit, body, frames))
 
 
 __all__ = ["LR_SWAP", "FitConfig", "facing_cost", "fit_video", "frame_status", "init_root", "intrinsics_guess",
-           "label_swaps", "make_articulator", "posed_keypoints", "project"]
+           "fitted_vertices", "label_swaps", "make_articulator", "posed_keypoints", "project"]

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from genlca.body.protocol import BodyModel, pose_from_rotations
+from genlca.body.protocol import BodyModel
+from genlca.fitting.fit import fitted_vertices
 from genlca.fitting.types import BodyFit, VideoDetections
 from genlca.render.camera import Camera
 from genlca.render.mesh_raster import rasterize_mesh
@@ -14,15 +15,6 @@ from genlca.render.mesh_raster import rasterize_mesh
 # COCO-17 limbs, for drawing skeletons.
 SKELETON = ((5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (5, 11), (6, 12), (11, 12), (11, 13), (13, 15),
             (12, 14), (14, 16), (0, 1), (0, 2), (1, 3), (2, 4))
-
-
-@torch.no_grad()
-def fitted_vertices(fit: BodyFit, body: BodyModel, frames: list[int]) -> torch.Tensor:
-    """(len(frames), V, 3) fitted vertices in the camera frame."""
-    idx = torch.as_tensor(frames)
-    shape = fit.shape.reshape(1, -1).expand(len(frames), -1)
-    pose = pose_from_rotations(fit.joint_rotations[idx])
-    return body.pose(shape, pose, fit.root[idx]).vertices
 
 
 def camera_of(fit: BodyFit) -> Camera:

@@ -75,7 +75,8 @@ def fit_drop(drop_dir: str | Path, manifest: pd.DataFrame, out_dir: str | Path, 
             t1 = time.time()
             try:
                 path = drop_dir / rel
-                det = detect_image(path, detector) if kind == "image" else detect_video(path, detector, max_frames=max_frames)
+                det = (detect_image(path, detector) if kind == "image"
+                       else detect_video(path, detector, max_frames=max_frames))
                 fit = fit_video(det, body, config)
             except Exception as e:  # one bad video never stops the drop; the reason is reported
                 videos.append({"video": name, "path": rel, "frames": 0, "fitted_share": 0.0,

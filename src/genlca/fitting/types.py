@@ -13,7 +13,7 @@ class VideoDetections:
 
     keypoints: Tensor  # (F, 17, 2) pixel coordinates (x right, y down; pixel centres at +0.5), COCO order
     confidence: Tensor  # (F, 17) in [0, 1]; 0 where the keypoint was not detected / outside the frame
-    boxes: Tensor  # (F, 4) x0, y0, x1, y1 of the main subject (also where only a box or mask was found); zeros where none
+    boxes: Tensor  # (F, 4) x0, y0, x1, y1 of the main subject (also box- or mask-only finds); zeros where none
     detected: Tensor  # (F,) bool: the pose detector found the subject in this frame
     masks: Tensor | None  # (F, H, W) bool person mask of the main subject (also where no pose was found), or None
     width: int
