@@ -282,7 +282,7 @@ def test_photo_astronaut(detector):
 
 @pytest.mark.skipif(not VTEST.is_file(), reason=f"{VTEST} absent (Debian package opencv-doc)")
 def test_pedestrians_are_found_and_one_is_tracked(detector):
-    from genlca.fitting.detect import iter_frames
+    from genlca.data.video import iter_frames
 
     first = next(iter_frames(VTEST))[1]
     boxes, scores = detector.people_boxes(first)

@@ -179,11 +179,11 @@ def fit_cmd(drop: Path = typer.Argument(..., help="Drop folder, or one photo (.j
     """Detect the main person in every valid video of a drop (or in one photo) and fit the body model to it."""
     from genlca.body import load_body_model
     from genlca.data.ingest import DropError, IngestLimits, ingest_drop
-    from genlca.fitting.detect import IMAGE_SUFFIXES
+    from genlca.data.video import IMAGE_EXTENSIONS
     from genlca.fitting.pipeline import fit_drop, fit_image
     from genlca.params import stage_params
 
-    if drop.is_file() and drop.suffix.lower() in IMAGE_SUFFIXES:
+    if drop.is_file() and drop.suffix.lower() in IMAGE_EXTENSIONS:
         try:
             body = load_body_model(_body_config(model, smplx_dir, gender))
             r = fit_image(drop, out, body)

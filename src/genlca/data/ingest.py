@@ -55,9 +55,9 @@ import av
 import pandas as pd
 
 from genlca.data.manifest import COLUMNS, empty_manifest, validate_manifest
+from genlca.data.video import IMAGE_EXTENSIONS, main_stream, stream_fps
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 MARKER_NAMES = frozenset({"_READY", "_SUCCESS", "_DONE", "_COMPLETE"})
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini"})  # compared lower-case
 # Top-level folders of a drop that are not its content: synthetic drops keep the evaluation's
@@ -330,24 +330,6 @@ def _too_many_pixels(w: int, h: int, limits: IngestLimits) -> str:
     return f"too large: {w}x{h} pixels is over the limit of {limits.max_pixels} pixels per frame"
 
 
-def _rate(stream) -> float:
-    for r in (stream.average_rate, stream.guessed_rate, stream.base_rate):
-        if r:
-            value = float(r)
-            if 0 < value < 1000:
-                return value
-    return 0.0
-
-
-def _video_stream(container):
-    """The first video stream that is not cover art, or None."""
-    attached = av.stream.Disposition.attached_pic
-    for s in container.streams.video:
-        if not (s.disposition & attached):
-            return s
-    return None
-
-
 def _probe(path: str, kind: str, limits: IngestLimits) -> tuple[dict, str]:
     """Open, check the header, decode everything. Returns (manifest fields, reason or "")."""
     with _ffmpeg_errors() as logs:
@@ -381,7 +363,7 @@ def _probe_logged(path: str, kind: str, limits: IngestLimits, logs: list) -> tup
             return fields, f"not {a} {noun} file: its content is not a known video or image format"
         return fields, f"{bad}: FFmpeg cannot open it ({_ffmpeg_detail(e, logs)})"
     with container:
-        stream = _video_stream(container)
+        stream = main_stream(container)
         if stream is None:
             types = sorted({s.type for s in container.streams})
             if container.streams.video:
@@ -401,7 +383,7 @@ def _probe_logged(path: str, kind: str, limits: IngestLimits, logs: list) -> tup
             return fields, _too_many_pixels(*px, limits)
         if width * height > limits.max_pixels:
             return fields, _too_many_pixels(width, height, limits)
-        fps = _rate(stream) if kind == "video" else 1.0
+        fps = stream_fps(stream) if kind == "video" else 1.0
         header_frames = int(stream.frames or 0)
         if stream.duration and stream.time_base:
             header_s = float(stream.duration * stream.time_base)

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
+from genlca.data.video import read_video
+
 
 def first_frame(path: str | Path) -> np.ndarray | None:
+    """The first frame as the pipeline decodes it (PyAV; images too), or None."""
     try:
-        if Path(path).suffix.lower() in (".jpg", ".jpeg", ".png"):
-            return np.asarray(Image.open(path).convert("RGB"))
-        with av.open(str(path)) as c:
-            for frame in c.decode(video=0):
-                return frame.to_ndarray(format="rgb24")
+        return read_video(path, max_frames=1)[0]
     except Exception:  # a preview never fails a run
         return None
-    return None
 
 
 def contact_sheet(drop_dir: str | Path, manifest: pd.DataFrame, thumb: int = 128, columns: int = 6,

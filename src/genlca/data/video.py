@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import av
 import numpy as np
@@ -14,6 +14,8 @@ from genlca.io_utils import atomic_path
 # Fixed encoder settings: one encoder thread makes the output byte-identical for the same
 # frames on any machine (x264's output depends on its thread count).
 ENCODER = {"codec": "libx264", "pix_fmt": "yuv420p", "crf": "18", "preset": "medium", "threads": "1", "bframes": "2"}
+# Still images a drop may hold (one-frame videos to the rest of the pipeline; PyAV decodes them too).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
 
 
 class VideoEncoder:
@@ -24,9 +26,9 @@ class VideoEncoder:
             enc.write(frame)  # (H, W, 3) uint8
     """
 
-    def __init__(self, path: str | os.PathLike, fps: int, settings: dict | None = None):
+    def __init__(self, path: str | os.PathLike, fps: int):
         self.path, self.fps = Path(path), fps
-        self.settings = {**ENCODER, **(settings or {})}
+        self.settings = dict(ENCODER)
         self._atomic = atomic_path(self.path)
         self._tmp = self._atomic.__enter__()
         self._container = av.open(str(self._tmp), mode="w", format="mp4")
@@ -73,21 +75,61 @@ class VideoEncoder:
         self.close(ok=exc_type is None)
 
 
-def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 24,
-                settings: dict | None = None) -> Path:
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 24) -> Path:
     """Encode (H, W, 3) uint8 frames to H.264 .mp4 (yuv420p: width and height must be even), atomically."""
-    with VideoEncoder(path, fps, settings) as enc:
+    with VideoEncoder(path, fps) as enc:
         for frame in frames:
             enc.write(frame)
     return Path(path)
 
 
+def main_stream(container):
+    """The first video stream that is not cover art, or None (what ingest checks and the rest reads)."""
+    attached = av.stream.Disposition.attached_pic
+    for s in container.streams.video:
+        if not (s.disposition & attached):
+            return s
+    return None
+
+
+def stream_fps(stream) -> float:
+    """Frames per second of a stream (average, guessed, then base rate; 0.0 if none is plausible)."""
+    for r in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if r:
+            value = float(r)
+            if 0 < value < 1000:
+                return value
+    return 0.0
+
+
+def iter_frames(path: str | os.PathLike, max_frames: int | None = None,
+                stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode a video (or an image) with PyAV: (frame index, (H, W, 3) uint8 RGB), every
+    `stride`-th frame of its main stream, at most `max_frames` of them."""
+    n = 0
+    with av.open(str(path)) as container:
+        stream = main_stream(container)
+        if stream is None:
+            raise ValueError(f"{path}: no video stream")
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            if i % stride:
+                continue
+            yield i, frame.to_ndarray(format="rgb24")
+            n += 1
+            if max_frames and n >= max_frames:
+                break
+
+
+def video_fps(path: str | os.PathLike) -> float:
+    """Frames per second of a video's main stream; 1.0 for still images."""
+    if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
+        return 1.0
+    with av.open(str(path)) as container:
+        stream = main_stream(container)
+        return stream_fps(stream) if stream is not None else 0.0
+
+
 def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
     """Decode a video to (T, H, W, 3) uint8 RGB."""
-    frames = []
-    with av.open(str(path)) as container:
-        for frame in container.decode(video=0):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            if max_frames and len(frames) >= max_frames:
-                break
-    return np.stack(frames)
+    return np.stack([frame for _, frame in iter_frames(path, max_frames)])

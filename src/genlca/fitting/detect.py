@@ -32,15 +32,15 @@ import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from genlca.data.video import iter_frames, video_fps
 from genlca.fitting.tracking import BOX_ONLY_WEIGHT, box_overlap_min, main_track, nms
 
 # mediapipe Pose landmark index of each COCO-17 keypoint.
 MEDIAPIPE_TO_COCO: tuple[int, ...] = (0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 
 
 @dataclass
@@ -480,37 +480,6 @@ class MediaPipeDetector:
             boxes = [f for f in found if not any(box_overlap_min(f.box, m.box)[0, 0] > 0.5 for m in masked)]
             found = masked + boxes  # a HOG box that a mask covers is the same person
         return found
-
-
-# ---------------------------------------------------------------------- frames
-def iter_frames(path: str | os.PathLike, max_frames: int | None = None,
-                stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode a video (or an image) with PyAV: (frame index, (H, W, 3) uint8 RGB), every
-    `stride`-th frame, at most `max_frames` of them."""
-    import av
-
-    n = 0
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for i, frame in enumerate(container.decode(stream)):
-            if i % stride:
-                continue
-            yield i, frame.to_ndarray(format="rgb24")
-            n += 1
-            if max_frames and n >= max_frames:
-                break
-
-
-def video_fps(path: str | os.PathLike) -> float:
-    import av
-
-    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
-        return 1.0
-    with av.open(str(path)) as container:
-        st = container.streams.video[0]
-        rate = st.average_rate or st.base_rate or st.guessed_rate
-        return float(rate) if rate else 0.0
 
 
 # ---------------------------------------------------------------------- videos and images

@@ -59,6 +59,14 @@ def gt_camera_keypoints(frames: dict) -> Tensor:
     return frames["keypoints_3d"].float() @ vm[:, :3, :3].transpose(1, 2) + vm[:, None, :3, 3]
 
 
+def _unmeasured(frames: dict, fitted: np.ndarray) -> dict[str, np.ndarray]:
+    """frame_errors' output with every error NaN: per-frame fitted flags, framing and head in view."""
+    n = len(fitted)
+    return {"mpjpe": np.full(n, np.nan), "pa_mpjpe": np.full(n, np.nan), "pa_mpjpe_visible": np.full(n, np.nan),
+            "reproj": np.full(n, np.nan), "fitted": fitted, "framing": frames["framing"].numpy().astype(int),
+            "head_in_view": frames["keypoints_in_frame"][:, :5].bool().any(dim=1).numpy()}
+
+
 @torch.no_grad()
 def frame_errors(fit: BodyFit, gt: dict, body: BodyModel) -> dict[str, np.ndarray]:
     """Per-frame errors (NaN where not fitted / not measurable): mpjpe, pa_mpjpe, pa_mpjpe_visible
@@ -69,10 +77,7 @@ def frame_errors(fit: BodyFit, gt: dict, body: BodyModel) -> dict[str, np.ndarra
     n = int(frames["keypoints_3d"].shape[0])
     if fit.fitted.shape[0] != n:
         raise ValueError(f"the fit has {fit.fitted.shape[0]} frames, the ground truth {n}")
-    nan = lambda: np.full(n, np.nan)  # noqa: E731
-    out = {"mpjpe": nan(), "pa_mpjpe": nan(), "pa_mpjpe_visible": nan(), "reproj": nan(),
-           "fitted": fit.fitted.numpy().astype(bool), "framing": frames["framing"].numpy().astype(int),
-           "head_in_view": frames["keypoints_in_frame"][:, :5].bool().any(dim=1).numpy()}
+    out = _unmeasured(frames, fit.fitted.numpy().astype(bool))
     idx = fit.fitted.nonzero().squeeze(1)
     if idx.numel() == 0:
         return out
@@ -106,15 +111,18 @@ def keypoint_error_fraction(fit: BodyFit, det: VideoDetections, body: BodyModel,
     projected extent, head to feet, so a waist-up photo still has its whole height); NaN where
     not fitted. The check of fits on real photos, which have no ground truth."""
     out = torch.full((fit.fitted.shape[0],), float("nan"))
-    for i in fit.fitted.nonzero().squeeze(1).tolist():
-        verts = fitted_vertices(fit, body, [i])
-        uv = project(body.keypoints(verts)[0].float(), fit.K.float())
+    idx = fit.fitted.nonzero().squeeze(1)
+    if idx.numel() == 0:
+        return out
+    verts = fitted_vertices(fit, body, idx).float()
+    uv = project(body.keypoints(verts).float(), fit.K.float())
+    height = project(verts, fit.K.float())[..., 1]
+    height = (height.max(dim=1).values - height.min(dim=1).values).clamp(min=1.0)
+    err = (uv - det.keypoints[idx].float()).norm(dim=-1)
+    for k, i in enumerate(idx.tolist()):
         ok = det.confidence[i] >= min_confidence
-        if not bool(ok.any()):
-            continue
-        height = project(verts[0].float(), fit.K.float())[:, 1]
-        err = (uv - det.keypoints[i].float()).norm(dim=-1)[ok]
-        out[i] = err.median() / (height.max() - height.min()).clamp(min=1.0)
+        if bool(ok.any()):
+            out[i] = err[k][ok].median() / height[k]
     return out
 
 
@@ -188,7 +196,7 @@ def evaluate_drop(fits_dir: str | os.PathLike, drop_dir: str | os.PathLike, body
     without a fit counts as all frames unfitted. Returns {'overall': metrics, 'videos': {name: metrics}}."""
     from genlca.body import load_body_model
     from genlca.data.synth import load_ground_truth
-    from genlca.fitting.store import load_fit
+    from genlca.fitting.store import fit_path, load_fit
 
     fits_dir, drop_dir = Path(fits_dir), Path(drop_dir)
     gt_root = drop_dir / "ground_truth"
@@ -199,14 +207,11 @@ def evaluate_drop(fits_dir: str | os.PathLike, drop_dir: str | os.PathLike, body
     per_video, parts = {}, []
     for name in names:
         gt = load_ground_truth(gt_root / name, unpack=False)
-        path = fits_dir / f"{name}.safetensors"
+        path = fit_path(fits_dir, name)
         if path.is_file():
             errs = frame_errors(load_fit(path), gt, body)
         else:
-            n = int(gt["frames"]["keypoints_3d"].shape[0])
-            errs = {k: np.full(n, np.nan) for k in ("mpjpe", "pa_mpjpe", "pa_mpjpe_visible", "reproj")}
-            errs |= {"fitted": np.zeros(n, bool), "framing": gt["frames"]["framing"].numpy().astype(int),
-                     "head_in_view": gt["frames"]["keypoints_in_frame"][:, :5].bool().any(dim=1).numpy()}
+            errs = _unmeasured(gt["frames"], np.zeros(int(gt["frames"]["keypoints_3d"].shape[0]), bool))
         per_video[name] = summarize(errs) | {"fit": path.name if path.is_file() else None,
                                              "framing": gt["subject"].get("framing", "")}
         parts.append(errs)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from scipy.ndimage import binary_erosion
 
 from genlca.body.protocol import BodyModel
 from genlca.fitting.fit import fitted_vertices
@@ -32,7 +33,7 @@ def overlay(frame: np.ndarray, fit: BodyFit, body: BodyModel, index: int,
         cam = camera_of(fit)
         verts = fitted_vertices(fit, body, [index])[0]
         mask = rasterize_mesh(verts, body.faces, cam).mask.numpy()
-        edge = mask & ~_erode(mask)
+        edge = mask & ~binary_erosion(mask, border_value=1)  # the outline (the frame border is not one)
         rgb = np.asarray(im).copy()
         rgb[edge] = (0, 230, 255)
         im = Image.fromarray(rgb)
@@ -49,11 +50,3 @@ def overlay(frame: np.ndarray, fit: BodyFit, body: BodyModel, index: int,
                 draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 40, 40))
     return im
 
-
-def _erode(mask: np.ndarray) -> np.ndarray:
-    m = mask.copy()
-    m[1:] &= mask[:-1]
-    m[:-1] &= mask[1:]
-    m[:, 1:] &= mask[:, :-1]
-    m[:, :-1] &= mask[:, 1:]
-    return m

@@ -13,7 +13,7 @@ from genlca.body.protocol import BodyModel
 from genlca.fitting.detect import MediaPipeDetector, detect_image, detect_video
 from genlca.fitting.fit import FitConfig, fit_video
 from genlca.fitting.types import BodyFit, VideoDetections
-from genlca.fitting.store import load_quality, save_fit, write_quality
+from genlca.fitting.store import fit_path, load_quality, save_fit, write_quality
 
 
 @dataclass
@@ -48,10 +48,6 @@ def fit_image(image: str | Path, out_dir: str | Path, body: BodyModel, config: F
     return ImageFitResult(fit, det, path, ov, float(keypoint_error_fraction(fit, det, body)[0]))
 
 
-def fit_path(fits_dir: str | Path, video: str) -> Path:
-    return Path(fits_dir) / f"{video}.safetensors"
-
-
 @dataclass
 class DropFitResult:
     quality: pd.DataFrame  # one row per frame of every fitted video (validated)
@@ -79,6 +75,7 @@ def fit_drop(drop_dir: str | Path, manifest: pd.DataFrame, out_dir: str | Path, 
                        else detect_video(path, detector, max_frames=max_frames))
                 fit = fit_video(det, body, config)
             except Exception as e:  # one bad video never stops the drop; the reason is reported
+                fit_path(out_dir, name).unlink(missing_ok=True)  # an earlier run's fit of it is stale now
                 videos.append({"video": name, "path": rel, "frames": 0, "fitted_share": 0.0,
                                "seconds": round(time.time() - t1, 2), "error": f"{type(e).__name__}: {e}"})
                 continue

@@ -15,6 +15,7 @@ for every motion of the synthetic generator (walks, waves, raised arms, pointing
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -69,10 +70,17 @@ A_POSE_SPREAD_DEG: dict[str, tuple[tuple[float, float], ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=8)  # the losses run every optimiser step: build the tables once
 def limit_bounds(device=None, dtype=torch.float32) -> tuple[Tensor, Tensor]:
-    """(17, 3) lower and upper bounds in radians, in GENERIC_JOINTS order."""
+    """(17, 3) lower and upper bounds in radians, in GENERIC_JOINTS order (shared: do not modify)."""
     lim = torch.tensor([JOINT_LIMITS_DEG[j] for j in GENERIC_JOINTS], dtype=dtype, device=device) * (math.pi / 180)
     return lim[..., 0], lim[..., 1]
+
+
+@functools.lru_cache(maxsize=8)
+def _a_pose_spread(device=None, dtype=torch.float32) -> Tensor:
+    """(17, 3, 2) spread of the A-pose prior below / above zero, radians (shared: do not modify)."""
+    return torch.tensor([A_POSE_SPREAD_DEG[j] for j in GENERIC_JOINTS], dtype=dtype, device=device) * (math.pi / 180)
 
 
 def joint_limit_loss(rotvec: Tensor, per_joint: bool = False) -> Tensor:
@@ -87,8 +95,7 @@ def joint_limit_loss(rotvec: Tensor, per_joint: bool = False) -> Tensor:
 def a_pose_loss(rotvec: Tensor, per_joint: bool = False) -> Tensor:
     """(..., 17, 3) rotvecs -> (...,) sum of squared components in units of their spread;
     (..., 17) with `per_joint`."""
-    spread = torch.tensor([A_POSE_SPREAD_DEG[j] for j in GENERIC_JOINTS], dtype=rotvec.dtype,
-                          device=rotvec.device) * (math.pi / 180)  # (17, 3, 2)
+    spread = _a_pose_spread(rotvec.device, rotvec.dtype)
     s = torch.where(rotvec < 0, spread[..., 0], spread[..., 1])
     per = ((rotvec / s) ** 2).sum(dim=-1)
     return per if per_joint else per.sum(dim=-1)

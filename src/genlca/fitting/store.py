@@ -81,21 +81,19 @@ class QualitySchema(pa.DataFrameModel):
         return (df["fitted"] | ~has) & (~direct | has)
 
 
+def fit_path(fits_dir: str | os.PathLike, video: str) -> Path:
+    """Where the fit of `video` (a file stem) lives in a fits folder."""
+    return Path(fits_dir) / f"{video}.safetensors"
+
+
 def save_fit(fit: BodyFit, path: str | os.PathLike, meta: dict | None = None) -> Path:
     """Write one fit (atomically). `meta` (JSON-able: detector, config, ...) is kept in the header."""
     path = Path(path)
     n = int(fit.fitted.shape[0])
     if len(fit.reasons) != n:
         raise ValueError(f"the fit has {n} frames but {len(fit.reasons)} reasons")
-    tensors = {
-        "shape": fit.shape.detach().float().cpu(),
-        "joint_rotations": fit.joint_rotations.detach().float().cpu(),
-        "root": fit.root.detach().float().cpu(),
-        "K": fit.K.detach().float().cpu(),
-        "fitted": fit.fitted.detach().bool().cpu(),
-        "reproj_error_px": fit.reproj_error_px.detach().float().cpu(),
-        "keypoint_confidence": fit.keypoint_confidence.detach().float().cpu(),
-    }
+    tensors = {k: getattr(fit, k).detach().cpu() for k in TENSOR_KEYS}
+    tensors = {k: v.bool() if k == "fitted" else v.float() for k, v in tensors.items()}
     header = {"format_version": FIT_FORMAT_VERSION, "body_model": fit.body_model, "width": int(fit.width),
               "height": int(fit.height), "reasons": list(fit.reasons), "joint_order": list(GENERIC_JOINTS),
               "meta": meta or {}}
@@ -173,7 +171,7 @@ def save_fits(fits_dir: str | os.PathLike, fits: dict[str, BodyFit], meta: dict 
     for name, fit in fits.items():
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"bad video name {name!r} for a fit file")
-        save_fit(fit, fits_dir / f"{name}.safetensors", meta)
+        save_fit(fit, fit_path(fits_dir, name), meta)
     return write_quality(fits_dir)
 
 
@@ -185,5 +183,5 @@ def load_quality(path: str | os.PathLike) -> pd.DataFrame:
     return QualitySchema.validate(pd.read_parquet(path))
 
 
-__all__ = ["FIT_FORMAT_VERSION", "QUALITY_FILE", "QualitySchema", "load_fit", "load_fit_meta", "load_quality",
+__all__ = ["FIT_FORMAT_VERSION", "QUALITY_FILE", "QualitySchema", "fit_path", "load_fit", "load_fit_meta", "load_quality",
            "quality_table", "save_fit", "save_fits", "write_quality"]

@@ -66,12 +66,6 @@ class Track:
     members: dict[int, int] = field(default_factory=dict)
     score: float = 0.0
 
-    @property
-    def frames(self) -> list[int]:
-        return sorted(self.members)
-
-    def last(self) -> int:
-        return max(self.members)
 
 
 def link_tracks(boxes: Sequence[np.ndarray], weights: Sequence[np.ndarray], height: int,
@@ -84,13 +78,15 @@ def link_tracks(boxes: Sequence[np.ndarray], weights: Sequence[np.ndarray], heig
     a new track. Track score: sum over its frames of weight * box height / frame height."""
     tracks: list[Track] = []
     last_box: list[np.ndarray] = []
+    last_t: list[int] = []  # frame each track was last seen in
     velocity: list[np.ndarray] = []
+    live: list[int] = []  # tracks seen at most max_gap frames back
     for t, (bt, wt) in enumerate(zip(boxes, weights)):
         bt = np.asarray(bt, np.float64).reshape(-1, 4)
-        live = [k for k, tr in enumerate(tracks) if t - tr.last() <= max_gap]
+        live = [k for k in live if t - last_t[k] <= max_gap]
         assigned = {}
         if live and len(bt):
-            gaps = np.array([t - tracks[k].last() for k in live], np.float64)
+            gaps = np.array([t - last_t[k] for k in live], np.float64)
             pred = np.stack([last_box[k] + velocity[k] * g for k, g in zip(live, gaps)])
             iou = box_iou(bt, pred)
             # Recently seen tracks first where two could take a candidate (people crossing).
@@ -109,15 +105,18 @@ def link_tracks(boxes: Sequence[np.ndarray], weights: Sequence[np.ndarray], heig
             if k is None:
                 tracks.append(Track())
                 last_box.append(bt[i])
+                last_t.append(t)
                 velocity.append(np.zeros(4))
                 k = len(tracks) - 1
+                live.append(k)
             else:
-                dt = t - tracks[k].last()
+                dt = t - last_t[k]
                 v = (bt[i] - last_box[k]) / dt
                 if wt[i] < 1.0:  # pose-less boxes (HOG, masks) jitter: they do not steer the track
                     v = 0.0 * v
                 velocity[k] = 0.5 * velocity[k] + 0.5 * v if len(tracks[k].members) > 1 else v
                 last_box[k] = bt[i]
+                last_t[k] = t
             tracks[k].members[t] = i
             h = max(float(bt[i, 3] - bt[i, 1]), 0.0) / max(height, 1)
             tracks[k].score += float(wt[i]) * h
