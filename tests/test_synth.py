@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from genlca.avatar import template_avatar, texel_frames, to_gaussians
+from genlca.avatar import gaussians_from_texels, template_avatar, texel_frames, to_gaussians
 from genlca.body.protocol import COCO_KEYPOINTS, GENERIC_JOINTS, PART_NAMES
 from genlca.data.synth import (
     COLORS,
@@ -22,7 +22,7 @@ from genlca.data.synth import (
     garment_regions,
     load_ground_truth,
 )
-from genlca.data.synth.generator import plan_framings, posed_gaussians, render_video, sample_video
+from genlca.data.synth.generator import plan_framings, render_video, sample_video
 from genlca.data.synth.motion import animate
 from genlca.data.video import read_video
 from genlca.render.ply import load_ply
@@ -204,14 +204,14 @@ def test_garment_regions_partition_and_variants(anny, layout128):
     assert long_["shoes"].sum() > 0 and not long_["shoes"][~(parts == PART_NAMES.index("foot"))].any()
 
 
-def test_posed_gaussians_match_to_gaussians(anny, layout128, template):
+def test_gaussians_from_texels_match_to_gaussians(anny, layout128, template):
     spec = sample_video("t", 0, 0, "full", True, anny)
     motion = animate(spec.motion, 3, 12, 0.9)
     pose = {k: v[1:2] for k, v in motion.pose.items()}
     ref = to_gaussians(template, anny, layout128, pose=pose, root=motion.root[1:2])
     verts = anny.pose(template.shape[None], pose, motion.root[1:2]).vertices
     anchors, frames, _ = texel_frames(anny, layout128, verts)
-    g = posed_gaussians(template.texel_values(layout128), anchors[0], frames[0])
+    g = gaussians_from_texels(template.texel_values(layout128), anchors[0], frames[0])
     assert torch.allclose(g.means, ref.means, atol=1e-5) and torch.allclose(g.quats, ref.quats, atol=1e-5)
 
 

@@ -103,16 +103,22 @@ def to_gaussians(avatar: GaussianAvatar, body: BodyModel, layout: UVLayout, pose
     verts = body.template(shape) if canonical else body.pose(shape, pose, root).vertices
     anchors, frames, _ = texel_frames(body, layout, verts.to(avatar.maps))
     anchors, frames = anchors[0], frames[0]
-    a = avatar.texel_values(layout)
+    return gaussians_from_texels(avatar.texel_values(layout), anchors, frames)
+
+
+def gaussians_from_texels(values: Tensor, anchors: Tensor, frames: Tensor) -> Gaussians:
+    """Gaussians from (N, 14) texel values, posed anchors (N, 3) and face frames (N, 3, 3): the
+    offset and rotation are in the face frame, the rest is activated (exp scale, clamped
+    opacity and colour). Callers that pose once for several uses (synthetic renders) call it directly."""
     c = CHANNELS
-    means = anchors + (frames @ a[:, c["offset"]].unsqueeze(-1)).squeeze(-1)
-    rot = frames @ quat_wxyz_to_rotmat(a[:, c["rotation"]])
+    means = anchors + (frames @ values[:, c["offset"]].unsqueeze(-1)).squeeze(-1)
+    rot = frames @ quat_wxyz_to_rotmat(values[:, c["rotation"]])
     return Gaussians(
         means=means,
         quats=rotmat_to_quat_wxyz(rot),
-        scales=torch.exp(a[:, c["log_scale"]]),
-        opacities=a[:, c["opacity"]].squeeze(-1).clamp(0, 1),
-        colors=a[:, c["rgb"]].clamp(0, 1),
+        scales=torch.exp(values[:, c["log_scale"]]),
+        opacities=values[:, c["opacity"]].squeeze(-1).clamp(0, 1),
+        colors=values[:, c["rgb"]].clamp(0, 1),
     )
 
 

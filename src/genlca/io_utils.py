@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import tempfile
@@ -27,6 +28,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@functools.cache  # os.umask can only be read by setting it: do that once, not on every write
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

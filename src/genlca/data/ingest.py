@@ -54,7 +54,7 @@ from typing import Iterator
 import av
 import pandas as pd
 
-from genlca.data.manifest import COLUMNS, empty_manifest, validate_manifest
+from genlca.data.manifest import COLUMNS, validate_manifest
 from genlca.data.video import IMAGE_EXTENSIONS, main_stream, stream_fps
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
@@ -76,7 +76,6 @@ DEFAULT_IMAGE_CODECS = ("png", "mjpeg")
 # faster with PyAV's default ("SLICE": one thread for single-slice streams); change it here if
 # drops are mostly tiny clips on small machines.
 DECODE_THREAD_TYPE = "AUTO"
-_HASH_CHUNK = 1 << 20
 _PIXELS_REFUSED = re.compile(r"Picture size (\d+)x(\d+) (?:exceeds specified max pixel count|is invalid)")
 
 
@@ -241,15 +240,10 @@ def _file_entry(rel: str, path: str, kind: str, st: os.stat_result) -> _Entry:
 # Hashing and sniffing
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = _HASH_CHUNK) -> str:
-    """sha256 of a file, streamed in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        buf = bytearray(chunk)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
+def sha256_file(path: str | os.PathLike) -> str:
+    """sha256 of a file, streamed."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def _looks_like_media(head: bytes) -> bool:
@@ -523,7 +517,7 @@ def _row(drop: str, e: _Entry) -> dict:
                 duplicate_of="")
 
 
-def _ingest_entry(e: _Entry, drop: str, limits: IngestLimits, first_by_hash: dict, rows_by_path: dict) -> dict:
+def _ingest_entry(e: _Entry, drop: str, limits: IngestLimits, first_by_hash: dict[str, dict]) -> dict:
     row = _row(drop, e)
     if e.reason:
         return row
@@ -542,14 +536,13 @@ def _ingest_entry(e: _Entry, drop: str, limits: IngestLimits, first_by_hash: dic
     if e.size == 0:
         row["reason"] = "empty file (0 bytes)"
         return row
-    first = first_by_hash.get(row["sha256"])
-    if first is not None:
-        src = rows_by_path[first]
+    src = first_by_hash.get(row["sha256"])  # the first file with this content (its row is probed below)
+    if src is not None:
         row.update({k: src[k] for k in ("codec", "width", "height", "fps", "frames", "duration_s")})
-        row["duplicate_of"] = first
-        row["reason"] = f"duplicate of {first} (identical content)"
+        row["duplicate_of"] = src["path"]
+        row["reason"] = f"duplicate of {src['path']} (identical content)"
         return row
-    first_by_hash[row["sha256"]] = e.rel
+    first_by_hash[row["sha256"]] = row
     fields, reason = _probe(e.path, e.kind, limits)
     row.update(fields)
     if reason:
@@ -569,8 +562,7 @@ def ingest_drop(drop_dir: str | os.PathLike, *, limits: IngestLimits = IngestLim
     drop = Path(os.path.abspath(root)).name
     entries = _walk(root)
     rows: list[dict] = []
-    rows_by_path: dict[str, dict] = {}
-    first_by_hash: dict[str, str] = {}
+    first_by_hash: dict[str, dict] = {}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -581,16 +573,13 @@ def ingest_drop(drop_dir: str | os.PathLike, *, limits: IngestLimits = IngestLim
         for e in entries:
             if bar is not None:
                 bar.set_postfix_str(e.rel[-40:], refresh=False)
-            row = _ingest_entry(e, drop, limits, first_by_hash, rows_by_path)
-            rows.append(row)
-            rows_by_path[row["path"]] = row
+            rows.append(_ingest_entry(e, drop, limits, first_by_hash))
             if bar is not None:
                 bar.update(e.size)
     finally:
         if bar is not None:
             bar.close()
-    df = pd.DataFrame(rows, columns=list(COLUMNS)) if rows else empty_manifest()
-    return validate_manifest(df)
+    return validate_manifest(pd.DataFrame(rows, columns=list(COLUMNS)))  # coerces the types, also of no rows
 
 
 __all__ = ["DropError", "IngestLimits", "ingest_drop", "is_ignored_name", "kind_of", "sha256_file",

@@ -83,13 +83,6 @@ class ManifestSchema(pa.DataFrameModel):
         return paths == sorted(paths)
 
 
-def empty_manifest() -> pd.DataFrame:
-    """A manifest with no rows and the schema's column types."""
-    dtypes = {"size_bytes": "int64", "width": "int64", "height": "int64", "frames": "int64",
-              "fps": "float64", "duration_s": "float64"}
-    return pd.DataFrame({c: pd.Series([], dtype=dtypes.get(c, "object")) for c in COLUMNS})
-
-
 def validate_manifest(df: pd.DataFrame) -> pd.DataFrame:
     """Validate (all errors at once: pandera.errors.SchemaErrors) and return the coerced frame."""
     return ManifestSchema.validate(df, lazy=True)

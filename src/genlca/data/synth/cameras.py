@@ -18,7 +18,6 @@ VIEWS = ("front", "side", "back")
 HEAD_KEYPOINTS = tuple(COCO_KEYPOINTS.index(k) for k in ("nose", "left_eye", "right_eye", "left_ear", "right_ear"))
 HIP_KEYPOINTS = tuple(COCO_KEYPOINTS.index(k) for k in ("left_hip", "right_hip"))
 KNEE_ANKLE = tuple(COCO_KEYPOINTS.index(k) for k in ("left_knee", "right_knee", "left_ankle", "right_ankle"))
-ROIS = ("body", "upper", "lower")
 
 
 @dataclass

@@ -7,7 +7,7 @@ stripes run round the body like real ones instead of following the UV charts."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -54,7 +54,6 @@ class ClothingSpec:
     bottom: Garment
     shoes: Garment
     noise_seed: int = 0  # fabric noise
-    extra: dict = field(default_factory=dict)
 
     def region(self, name: str) -> Garment:
         return getattr(self, name)

@@ -22,10 +22,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from genlca.avatar import CHANNELS, template_avatar, texel_frames, to_gaussians
+from genlca.avatar import CHANNELS, gaussians_from_texels, template_avatar, texel_frames, to_gaussians
 from genlca.body import load_body_model
 from genlca.body.protocol import BodyModel
-from genlca.body.rotations import quat_wxyz_to_rotmat, rotmat_to_quat_wxyz
 from genlca.body.uv_layout import UVLayout, uv_layout
 from genlca.data.synth import cameras as cam_mod
 from genlca.data.synth.clothing import garment_regions, paint_albedo, region_labels, template_geometry
@@ -37,7 +36,6 @@ from genlca.data.synth.vocab import FRAMINGS, REGIMES, REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, pack_bits, save_json
 from genlca.io_utils import save_tensors
 from genlca.data.video import ENCODER, VideoEncoder
-from genlca.render.gaussians import Gaussians
 from genlca.render.ply import save_ply
 from genlca.render.renderer import render
 
@@ -102,16 +100,6 @@ def subject_avatar(body: BodyModel, layout: UVLayout, subject: Subject):
     return avatar, regions, geom
 
 
-def posed_gaussians(values: torch.Tensor, anchors: torch.Tensor, frames: torch.Tensor) -> Gaussians:
-    """What `to_gaussians` computes, from (N, 14) texel values and precomputed posed anchors (N, 3)
-    and face frames (N, 3, 3): lets one skinning pass serve rendering, normals and visibility."""
-    c = CHANNELS
-    means = anchors + (frames @ values[:, c["offset"]].unsqueeze(-1)).squeeze(-1)
-    rot = frames @ quat_wxyz_to_rotmat(values[:, c["rotation"]])
-    return Gaussians(means=means, quats=rotmat_to_quat_wxyz(rot), scales=torch.exp(values[:, c["log_scale"]]),
-                     opacities=values[:, c["opacity"]].squeeze(-1).clamp(0, 1), colors=values[:, c["rgb"]].clamp(0, 1))
-
-
 def _pose_slice(motion: Motion, lo: int, hi: int) -> tuple[dict, torch.Tensor]:
     return {k: v[lo:hi] for k, v in motion.pose.items()}, motion.root[lo:hi]
 
@@ -174,7 +162,7 @@ def render_video(spec: VideoSpec, body: BodyModel, layout: UVLayout, frames: int
         for k in range(hi - lo):
             t = lo + k
             cam = cams[t]
-            g = posed_gaussians(values, anchors[k], fr[k])
+            g = gaussians_from_texels(values, anchors[k], fr[k])
             g.colors = shade_colors(albedo, fr[k][..., 2], scene.light_dir, scene.ambient)
             out = render(g, cam, background=(0.0, 0.0, 0.0), backend="torch")
             feet = kp3d[t, -2:, :2].numpy()
@@ -271,12 +259,6 @@ def _check_target(out: Path) -> None:
                               "not overwriting it")
 
 
-def _make_readable(root: Path) -> None:
-    """Atomic writes create 0600 files (mkstemp); a drop is shared data: 0644 files, 0755 folders."""
-    for p in sorted(root.rglob("*")):
-        os.chmod(p, 0o755 if p.is_dir() else 0o644)
-
-
 def _publish(tmp: Path, out: Path) -> None:
     """Rename the finished drop into place (replacing an earlier synthetic drop or an empty folder)."""
     _check_target(out)
@@ -343,7 +325,6 @@ def generate_drop(out: str | Path, videos: int = 4, frames: int = 24, size: int 
             "encoder": ENCODER, "photo_backgrounds": list(available_photos()), "per_video": per_video,
         }
         save_json(tmp / "ground_truth" / "synth.json", summary)  # ingest skips ground_truth/
-        _make_readable(tmp)
         (tmp / READY).write_text(json.dumps({"videos": len(names)}) + "\n")  # last file in the drop
         _publish(tmp, out)
     finally:
@@ -354,5 +335,5 @@ def generate_drop(out: str | Path, videos: int = 4, frames: int = 24, size: int 
     return summary
 
 
-__all__ = ["READY", "VideoSpec", "generate_drop", "plan_framings", "posed_gaussians", "render_video", "sample_video",
+__all__ = ["READY", "VideoSpec", "generate_drop", "plan_framings", "render_video", "sample_video",
            "subject_avatar"]

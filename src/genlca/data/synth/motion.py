@@ -39,11 +39,11 @@ class MotionSpec:
         return asdict(self)
 
 
-def sample_motion(rng: np.random.Generator, allow_turn: bool = True) -> MotionSpec:
+def sample_motion(rng: np.random.Generator) -> MotionSpec:
     loco = LOCOMOTIONS[int(rng.choice(3, p=[0.5, 0.25, 0.25]))]
     gesture = GESTURES[int(rng.choice(len(GESTURES), p=[0.45, 0.2, 0.1, 0.1, 0.15]))]
     turn = 0.0
-    if allow_turn and rng.uniform() < 0.6:
+    if rng.uniform() < 0.6:
         turn = float(rng.choice([-1, 1]) * rng.uniform(45, 200))
     return MotionSpec(
         locomotion=loco,

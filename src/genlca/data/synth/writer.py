@@ -48,6 +48,11 @@ def load_ground_truth(gt_dir: str | os.PathLike, unpack: bool = True) -> dict:
     subject = json.loads((d / "subject.json").read_text())
     maps = load_file(str(d / "maps.safetensors"))
     frames = load_file(str(d / "frames.safetensors"))
+    for name, got, keys in (("maps", maps, MAP_KEYS), ("frames", frames, FRAME_KEYS)):
+        missing = [k for k in keys if k not in got]
+        if missing:
+            raise ValueError(f"{d / (name + '.safetensors')}: missing {', '.join(missing)} (not a ground-truth file "
+                             f"of format {GT_FORMAT_VERSION})")
     if unpack:
         r, size = subject["resolution"], subject["size"]
         frames["visibility"] = unpack_bits(frames["visibility_packed"], r)
