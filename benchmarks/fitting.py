@@ -59,7 +59,7 @@ def bench(drop: Path, max_videos: int | None) -> dict:
             fit = fit_video(det, body, config)
             c2 = _clock()
             n = int(det.keypoints.shape[0])
-            errs = frame_errors(fit, load_ground_truth(drop / "ground_truth" / path.stem), body)
+            errs = frame_errors(fit, load_ground_truth(drop / "ground_truth" / path.stem, unpack=False), body)
             errors.append(errs)
             stage = {}
             for name, (a, b) in (("detect", (c0, c1)), ("fit", (c1, c2))):

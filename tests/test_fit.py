@@ -432,3 +432,12 @@ def test_targets_with_real_detections(tmp_path, anny, regime, seed):
         q = load_quality(tmp_path / "fits")
         lower = q[~q["fitted"]]
         assert len(lower) and lower["reason"].str.len().gt(0).all()
+
+
+def test_fit_names_never_collide():
+    from genlca.fitting.store import fit_names
+
+    paths = ["a/x.mp4", "b/x.mp4", "x.png", "y.mp4", "c/z.jpg"]
+    names = fit_names(paths)
+    assert names["y.mp4"] == "y" and names["c/z.jpg"] == "z"  # unique stems stay the video's name
+    assert len(set(names.values())) == len(paths) and not any("/" in n for n in names.values())

@@ -294,6 +294,13 @@ class MediaPipeDetector:
         self.timings["pose"] += time.perf_counter() - t0
         return res
 
+    def _pose_and_mask(self, graph, image: np.ndarray):
+        """Pose's result on `image` and, where it found someone, the person probabilities (or None)."""
+        res = self._run_pose(graph, image)
+        if res.pose_landmarks is None or self.settings.masks is None:
+            return res, None
+        return res, self._segment(image) if self.settings.masks == "selfie" else res.segmentation_mask
+
     def masked_people(self, frame: np.ndarray) -> list[PersonDetection]:
         """Pose-less people from the selfie segmentation of the whole frame: one per connected
         piece of at least `min_mask_area` of the frame, largest first."""
@@ -443,10 +450,7 @@ class MediaPipeDetector:
             raise ValueError(f"expected an (H, W, 3) uint8 RGB frame, got {frame.shape} {frame.dtype}")
         self.timings["calls"] += 1
         H, W = frame.shape[:2]
-        res = self._run_pose(self._frame_pose, frame)
-        seg = None
-        if res.pose_landmarks is not None and self.settings.masks is not None:
-            seg = self._segment(frame) if self.settings.masks == "selfie" else res.segmentation_mask
+        res, seg = self._pose_and_mask(self._frame_pose, frame)
         whole = self._person(res, (H, W), (0, 0), None, (H, W), seg)
         if whole is not None and (whole.box[3] - whole.box[1]) >= self.settings.small_person * H:
             return [whole]
@@ -456,10 +460,7 @@ class MediaPipeDetector:
         found: list[PersonDetection] = []
         for box, score in list(zip(boxes, scores))[: self.settings.max_people]:
             crop, origin, side = self._crop(frame, box)
-            r = self._run_pose(self._static_pose, crop)
-            cseg = None
-            if r.pose_landmarks is not None and self.settings.masks is not None:
-                cseg = self._segment(crop) if self.settings.masks == "selfie" else r.segmentation_mask
+            r, cseg = self._pose_and_mask(self._static_pose, crop)
             p = self._person(r, (H, W), origin, side, crop.shape[:2], cseg)
             if p is None or box_overlap_min(p.box, box)[0, 0] < 0.5:  # nobody, or a different person
                 found.append(PersonDetection(np.zeros((17, 2), np.float32), np.zeros(17, np.float32),

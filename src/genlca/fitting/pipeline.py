@@ -13,7 +13,7 @@ from genlca.body.protocol import BodyModel
 from genlca.fitting.detect import MediaPipeDetector, detect_image, detect_video
 from genlca.fitting.fit import FitConfig, fit_video
 from genlca.fitting.types import BodyFit, VideoDetections
-from genlca.fitting.store import fit_path, load_quality, save_fit, write_quality
+from genlca.fitting.store import fit_names, fit_path, load_quality, save_fit, write_quality
 
 
 @dataclass
@@ -66,8 +66,9 @@ def fit_drop(drop_dir: str | Path, manifest: pd.DataFrame, out_dir: str | Path, 
     videos = []
     detector = MediaPipeDetector()
     try:
+        names = fit_names(list(rows["path"]))
         for rel, kind in tqdm(list(zip(rows["path"], rows["kind"])), desc="fit", disable=not progress):
-            name = Path(rel).stem
+            name = names[rel]
             t1 = time.time()
             try:
                 path = drop_dir / rel

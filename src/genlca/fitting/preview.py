@@ -10,16 +10,18 @@ from PIL import Image
 from genlca.body.protocol import BodyModel
 from genlca.data.video import read_video
 from genlca.fitting.overlay import overlay
-from genlca.fitting.store import fit_path, load_fit
+from genlca.fitting.store import fit_names, fit_path, load_fit
 
 
 def overlay_sheet(drop_dir: str | Path, manifest: pd.DataFrame, fits_dir: str | Path, body: BodyModel,
                   max_videos: int = 4, thumb: int = 256) -> Image.Image | None:
     tiles = []
-    for rel in manifest.loc[manifest["status"] == "valid", "path"]:
+    valid = list(manifest.loc[manifest["status"] == "valid", "path"])
+    names = fit_names(valid)
+    for rel in valid:
         if len(tiles) >= max_videos:
             break
-        path = fit_path(Path(fits_dir), Path(rel).stem)
+        path = fit_path(Path(fits_dir), names[rel])
         if not path.exists():
             continue
         try:

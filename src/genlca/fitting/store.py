@@ -81,6 +81,13 @@ class QualitySchema(pa.DataFrameModel):
         return (df["fitted"] | ~has) & (~direct | has)
 
 
+def fit_names(paths: list[str]) -> dict[str, str]:
+    """Fit name of each drop-relative video path: its file stem, or where two videos share a
+    stem (a/x.mp4, b/x.mp4, x.png), the whole path with "/" as "__" (no fit overwrites another)."""
+    stems = [Path(p).stem for p in paths]
+    return {p: s if stems.count(s) == 1 else p.replace("/", "__") for p, s in zip(paths, stems)}
+
+
 def fit_path(fits_dir: str | os.PathLike, video: str) -> Path:
     """Where the fit of `video` (a file stem) lives in a fits folder."""
     return Path(fits_dir) / f"{video}.safetensors"
@@ -183,5 +190,5 @@ def load_quality(path: str | os.PathLike) -> pd.DataFrame:
     return QualitySchema.validate(pd.read_parquet(path))
 
 
-__all__ = ["FIT_FORMAT_VERSION", "QUALITY_FILE", "QualitySchema", "fit_path", "load_fit", "load_fit_meta", "load_quality",
+__all__ = ["FIT_FORMAT_VERSION", "QUALITY_FILE", "QualitySchema", "fit_names", "fit_path", "load_fit", "load_fit_meta", "load_quality",
            "quality_table", "save_fit", "save_fits", "write_quality"]
