@@ -185,6 +185,20 @@ def detections_from_ground_truth(gt: dict, noise: float = 0.015, confidence: flo
                            detector=f"ground truth + {noise:g} x height noise")
 
 
+def fit_from_ground_truth(gt: dict, body_model: str = "anny") -> BodyFit:
+    """The true 'fit' of a synthetic video (`load_ground_truth`): its shape, joint rotations and
+    body -> camera transform (viewmat @ root), every frame fitted. Stages after fitting
+    (tokenizer) are measured on it apart from fitting errors, and trained on it."""
+    frames, subject = gt["frames"], gt["subject"]
+    n = int(frames["root"].shape[0])
+    size = int(subject["size"])
+    return BodyFit(body_model=body_model, shape=gt["maps"]["shape"].float(),
+                   joint_rotations=frames["joint_rotations"].float(),
+                   root=(frames["viewmat"] @ frames["root"]).float(), K=frames["K"][0].float(), width=size,
+                   height=size, fitted=torch.ones(n, dtype=torch.bool), reproj_error_px=torch.zeros(n),
+                   keypoint_confidence=torch.ones(n), reasons=[""] * n)
+
+
 def evaluate_fit(fit: BodyFit, gt: dict, body: BodyModel) -> dict:
     """Metrics of one video's fit against its ground truth (`load_ground_truth`); see the module doc."""
     return summarize(frame_errors(fit, gt, body))
@@ -219,5 +233,5 @@ def evaluate_drop(fits_dir: str | os.PathLike, drop_dir: str | os.PathLike, body
     return {"overall": summarize(combined), "videos": per_video}
 
 
-__all__ = ["detections_from_ground_truth", "evaluate_drop", "evaluate_fit", "frame_errors", "gt_camera_keypoints",
+__all__ = ["detections_from_ground_truth", "evaluate_drop", "evaluate_fit", "fit_from_ground_truth", "frame_errors", "gt_camera_keypoints",
            "keypoint_error_fraction", "procrustes_align", "summarize"]

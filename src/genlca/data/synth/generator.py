@@ -31,7 +31,7 @@ from genlca.data.synth.clothing import garment_regions, paint_albedo, region_lab
 from genlca.data.synth.motion import Motion, MotionSpec, animate, sample_motion
 from genlca.data.synth.scenes import Backdrop, SceneSpec, available_photos, occluder_layer, sample_scene, sensor, shade_colors
 from genlca.data.synth.subject import Subject, sample_subject
-from genlca.data.synth.visibility import texel_visibility
+from genlca.render.visibility import texel_visibility
 from genlca.data.synth.vocab import FRAMINGS, REGIMES, REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, pack_bits, save_json
 from genlca.io_utils import save_tensors

@@ -1,5 +1,6 @@
-"""Ground-truth visibility of texels in a frame: in frame, facing the camera, not hidden by the
-body itself (depth test against the posed mesh's z-buffer) and not under an occluder."""
+"""Visibility of texels in a frame: in frame, facing the camera, not hidden by the body itself
+(depth test against the posed mesh's z-buffer) and not under an occluder. The synthetic drops'
+ground truth and the tokenizer's unprojection (occluder = outside the person mask) both use it."""
 
 from __future__ import annotations
 

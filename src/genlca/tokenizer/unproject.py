@@ -1,0 +1,123 @@
+"""Geometric unprojection: what a video's frames say about each texel of the UV grid (no learning).
+
+    up = unproject_video(frames, fit, body, layout, masks)   # Unprojection
+
+Per fitted frame: the template is posed with the fit (in the camera frame), every texel anchor
+is tested for visibility (`genlca.render.visibility.texel_visibility`: inside the frame,
+facing the camera, passes the depth test against the posed body, and inside the person mask
+where there is one: outside the mask counts as an occluder), and its colour is sampled
+bilinearly from the frame. Frames are aggregated per texel with weight = visible x cos(view
+angle) (grazing views smear colours across the surface), so:
+
+- rgb (3, R, R): weighted mean colour in [0, 1]; `NEUTRAL_RGB` where no frame saw the texel;
+- confidence (R, R): 1 - exp(-sum of weights): 0.63 for one head-on view, 0.95 for three;
+  0 outside the UV charts and where unseen (what diffusion must complete);
+- count (R, R) int32: the number of frames that saw the texel.
+
+A photo is a one-frame video. The fit's mesh is only as good as the fit: the person mask keeps
+background colours off texels that the fit places just outside the person.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from genlca.avatar import texel_frames
+from genlca.body.protocol import BodyModel
+from genlca.body.uv_layout import UVLayout
+from genlca.fitting.fit import fitted_vertices
+from genlca.fitting.overlay import camera_of
+from genlca.fitting.types import BodyFit
+from genlca.render.visibility import texel_visibility
+
+NEUTRAL_RGB = 0.5  # colour of texels no frame saw
+CHUNK = 8  # frames posed together
+
+
+@dataclass
+class Unprojection:
+    rgb: Tensor  # (3, R, R) float32 in [0, 1]
+    confidence: Tensor  # (R, R) float32 in [0, 1]
+    count: Tensor  # (R, R) int32
+    frames: int  # fitted frames used
+
+    @property
+    def seen(self) -> Tensor:
+        """(R, R) bool: some frame saw the texel."""
+        return self.count > 0
+
+
+def sample_colors(image: Tensor, uv: Tensor) -> Tensor:
+    """Bilinear colours (N, 3) of an (H, W, 3) float image at pixel coordinates (N, 2) (pixel
+    centres at +0.5, as everywhere in the project)."""
+    h, w = image.shape[:2]
+    grid = torch.stack([uv[:, 0] / w * 2 - 1, uv[:, 1] / h * 2 - 1], dim=-1).view(1, -1, 1, 2)
+    out = torch.nn.functional.grid_sample(image.permute(2, 0, 1)[None], grid.to(image), mode="bilinear",
+                                          padding_mode="border", align_corners=False)
+    return out[0, :, :, 0].T
+
+
+@torch.no_grad()
+def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel, layout: UVLayout,
+                    masks: Tensor | None = None, progress: bool = False) -> Unprojection:
+    """Aggregate the colours of a video's frames ((H, W, 3) uint8, in order) onto the UV grid
+    through its fit; `masks` (F, H, W) bool person masks (e.g. the detections'), or None."""
+    if fit.body_model != body.name:
+        raise ValueError(f"the fit is of body model {fit.body_model!r}, not {body.name!r}")
+    cam = camera_of(fit)
+    n = layout.num_texels
+    w_sum = torch.zeros(n)
+    c_sum = torch.zeros(n, 3)
+    count = torch.zeros(n, dtype=torch.int32)
+    used = 0
+    fitted = fit.fitted.bool()
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush():
+        nonlocal used
+        idx = [t for t, _ in pending]
+        verts = fitted_vertices(fit, body, idx).float()
+        anchors, tframes, _ = texel_frames(body, layout, verts)
+        for k, (t, image) in enumerate(pending):
+            normals = tframes[k][..., 2]
+            outside = None if masks is None else ~masks[t].bool()
+            vis = texel_visibility(anchors[k], normals, verts[k], body.faces, cam, outside)
+            view = anchors[k] / anchors[k].norm(dim=-1, keepdim=True).clamp(min=1e-6)  # camera at the origin
+            weight = vis.float() * (-(view * normals).sum(dim=-1)).clamp(min=0)
+            uv, _ = cam.project(anchors[k])
+            colors = sample_colors(torch.from_numpy(image).float() / 255.0, uv)
+            w_sum.add_(weight)
+            c_sum.add_(weight[:, None] * colors)
+            count.add_(vis.int())
+            used += 1
+        pending.clear()
+
+    for t, image in enumerate(tqdm(frames, desc="unproject", disable=not progress, total=len(fitted))):
+        if t >= len(fitted):
+            raise ValueError(f"more frames than the fit has ({len(fitted)})")
+        if bool(fitted[t]):
+            pending.append((t, np.asarray(image)))
+            if len(pending) == CHUNK:
+                flush()
+    if pending:
+        flush()
+    rgb = torch.where(w_sum[:, None] > 0, c_sum / w_sum.clamp(min=1e-8)[:, None], torch.full_like(c_sum, NEUTRAL_RGB))
+    return Unprojection(rgb=_to_grid(layout, rgb.T, NEUTRAL_RGB), confidence=_to_grid(layout, 1 - torch.exp(-w_sum), 0.0),
+                        count=_to_grid(layout, count, 0), frames=used)
+
+
+def _to_grid(layout: UVLayout, values: Tensor, fill: float) -> Tensor:
+    """Per-texel values (..., N) -> (..., R, R) with `fill` outside the charts."""
+    r = layout.resolution
+    out = torch.full((*values.shape[:-1], r * r), fill, dtype=values.dtype)
+    out[..., layout.texels] = values
+    return out.view(*values.shape[:-1], r, r)
+
+
+__all__ = ["NEUTRAL_RGB", "Unprojection", "sample_colors", "unproject_video"]
