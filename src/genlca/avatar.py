@@ -131,7 +131,7 @@ def default_log_scales(body: BodyModel, layout: UVLayout, shape: Tensor) -> Tens
     tangent = TANGENT_SCALE * spacing
     normal = NORMAL_SCALE * spacing.min(dim=-1).values
     scales = torch.cat([tangent, normal[:, None]], dim=-1).clamp(min=1e-5)
-    return _scatter(layout, torch.log(scales))
+    return scatter_texels(layout, torch.log(scales))
 
 
 def template_avatar(body: BodyModel, layout: UVLayout, shape: Tensor | None = None,
@@ -152,10 +152,10 @@ def template_avatar(body: BodyModel, layout: UVLayout, shape: Tensor | None = No
     return GaussianAvatar(maps=maps, shape=shape.detach().cpu().float(), body_model=body.name)
 
 
-def _scatter(layout: UVLayout, values: Tensor) -> Tensor:
-    """(N, C) per-texel values -> (C, R, R) map, zeros outside the charts."""
+def scatter_texels(layout: UVLayout, values: Tensor, fill: float = 0.0) -> Tensor:
+    """(N, C) per-texel values -> (C, R, R) map, `fill` outside the charts."""
     r = layout.resolution
-    out = torch.zeros(values.shape[1], r * r, dtype=values.dtype, device=values.device)
+    out = torch.full((values.shape[1], r * r), fill, dtype=values.dtype, device=values.device)
     out[:, layout.texels.to(values.device)] = values.T
     return out.view(-1, r, r)
 

@@ -43,3 +43,12 @@ def save_tensors(path: Path, tensors: dict, metadata: dict | None = None) -> Non
     meta = {"genlca": json.dumps(metadata, sort_keys=True)} if metadata else None
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+
+
+def load_header(path: str | os.PathLike) -> dict | None:
+    """The metadata `save_tensors` wrote (its 'genlca' header), or None where there is none."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        raw = (f.metadata() or {}).get("genlca")
+    return None if raw is None else json.loads(raw)

@@ -25,18 +25,16 @@ Quality columns:
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
-from safetensors import safe_open
 
 from genlca.body.protocol import GENERIC_JOINTS
 from genlca.fitting.types import BodyFit
-from genlca.io_utils import atomic_path, save_tensors
+from genlca.io_utils import atomic_path, load_header, save_tensors
 
 FIT_FORMAT_VERSION = 1
 QUALITY_FILE = "quality.parquet"
@@ -109,11 +107,9 @@ def save_fit(fit: BodyFit, path: str | os.PathLike, meta: dict | None = None) ->
 
 
 def _header(path: Path) -> dict:
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get("genlca")
-    if raw is None:
+    header = load_header(path)
+    if header is None:
         raise ValueError(f"{path}: not a body fit (no 'genlca' header)")
-    header = json.loads(raw)
     if header.get("format_version") != FIT_FORMAT_VERSION:
         raise ValueError(f"{path}: body fit format {header.get('format_version')!r}, expected {FIT_FORMAT_VERSION}")
     if header.get("joint_order") != list(GENERIC_JOINTS):

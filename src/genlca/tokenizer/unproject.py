@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from genlca.avatar import texel_frames
+from genlca.avatar import scatter_texels, texel_frames
 from genlca.body.protocol import BodyModel
 from genlca.body.uv_layout import UVLayout
 from genlca.fitting.fit import fitted_vertices
@@ -108,16 +108,9 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
     if pending:
         flush()
     rgb = torch.where(w_sum[:, None] > 0, c_sum / w_sum.clamp(min=1e-8)[:, None], torch.full_like(c_sum, NEUTRAL_RGB))
-    return Unprojection(rgb=_to_grid(layout, rgb.T, NEUTRAL_RGB), confidence=_to_grid(layout, 1 - torch.exp(-w_sum), 0.0),
-                        count=_to_grid(layout, count, 0), frames=used)
-
-
-def _to_grid(layout: UVLayout, values: Tensor, fill: float) -> Tensor:
-    """Per-texel values (..., N) -> (..., R, R) with `fill` outside the charts."""
-    r = layout.resolution
-    out = torch.full((*values.shape[:-1], r * r), fill, dtype=values.dtype)
-    out[..., layout.texels] = values
-    return out.view(*values.shape[:-1], r, r)
+    return Unprojection(rgb=scatter_texels(layout, rgb, NEUTRAL_RGB),
+                        confidence=scatter_texels(layout, (1 - torch.exp(-w_sum))[:, None])[0],
+                        count=scatter_texels(layout, count[:, None])[0], frames=used)
 
 
 __all__ = ["NEUTRAL_RGB", "Unprojection", "sample_colors", "unproject_video"]

@@ -1,0 +1,169 @@
+"""Training the refinement network on synthetic drops (the `tokenizer_model` asset).
+
+    train = examples_from_drop(train_drop, body, layout)     # true fits + true person masks
+    val = examples_from_drop(val_drop, body, layout)
+    result = train_refiner(train, val, out_dir, size="small", steps=300)
+
+An example is one video: the network's input features (`tokens.texel_features` of its
+unprojection), the neutral maps (template geometry), the ground-truth maps and the texels some
+frame saw. The loss is L1 against the ground truth on seen texels only (unseen texels are never
+the tokenizer's to fill). Written files: `model.safetensors`, `config.json` (size, features,
+resolution, body model), `metrics.json` (per-step losses; colour PSNR on the validation videos
+of the raw unprojection and of the refined maps, on seen texels). Lightning runs the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from genlca.avatar import CHANNELS
+from genlca.body.protocol import BodyModel
+from genlca.body.uv_layout import UVLayout
+from genlca.io_utils import atomic_path
+from genlca.tokenizer.refine import FEATURES, Refiner, Refiner_models
+from genlca.tokenizer.tokens import neutral_maps, template_features, texel_features
+from genlca.tokenizer.unproject import unproject_video
+
+MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
+
+
+def examples_from_drop(drop_dir: str | os.PathLike, body: BodyModel, layout: UVLayout,
+                       progress: bool = False) -> list[dict[str, Tensor]]:
+    """One training example per video of a synthetic drop, unprojected through its true fit
+    and true person masks (fitting errors are measured by the fitting stage, not learned here)."""
+    from tqdm import tqdm
+
+    from genlca.data.synth import load_ground_truth
+    from genlca.data.video import read_video
+    from genlca.fitting.evaluate import fit_from_ground_truth
+
+    drop_dir = Path(drop_dir)
+    names = sorted(p.name for p in (drop_dir / "ground_truth").iterdir() if (p / "maps.safetensors").is_file())
+    if not names:
+        raise FileNotFoundError(f"{drop_dir}: no ground truth of any video")
+    out = []
+    for name in tqdm(names, desc="examples", disable=not progress):
+        gt = load_ground_truth(drop_dir / "ground_truth" / name)
+        frames = read_video(drop_dir / "videos" / f"{name}.mp4")
+        up = unproject_video(frames, fit_from_ground_truth(gt, body.name), body, layout, gt["frames"]["person_mask"])
+        shape = gt["maps"]["shape"].float()
+        out.append({"features": texel_features(up, template_features(body, layout, shape)),
+                    "neutral": neutral_maps(body, layout, shape), "target": gt["maps"]["maps"].float(),
+                    "seen": up.seen, "name": f"{drop_dir.name}/{name}"})
+    return out
+
+
+def masked_l1(pred: Tensor, target: Tensor, seen: Tensor) -> Tensor:
+    """Mean absolute error over seen texels and all channels; (B, C, R, R), (B, R, R)."""
+    w = seen[:, None].float().expand_as(pred)
+    return ((pred - target).abs() * w).sum() / w.sum().clamp(min=1.0)
+
+
+def rgb_psnr(pred: Tensor, target: Tensor, seen: Tensor) -> float:
+    """PSNR (dB) of the colour channels over seen texels."""
+    rgb = CHANNELS["rgb"]
+    w = seen[:, None].float().expand_as(pred[:, rgb])
+    mse = (((pred[:, rgb] - target[:, rgb]) ** 2) * w).sum() / w.sum().clamp(min=1.0)
+    return float(-10 * torch.log10(mse.clamp(min=1e-10)))
+
+
+def _stack(examples: list[dict]) -> dict[str, Tensor]:
+    return {k: torch.stack([e[k] for e in examples]) for k in ("features", "neutral", "target", "seen")}
+
+
+def _module(model: Refiner, lr: float, steps: int):
+    import lightning as L
+
+    class RefinerModule(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+            self.losses: list[float] = []
+
+        def training_step(self, batch, _):
+            pred = self.model(batch["features"], batch["neutral"])
+            loss = masked_l1(pred, batch["target"], batch["seen"])
+            self.log("train/l1", loss, prog_bar=True)
+            self.losses.append(float(loss.detach()))
+            return loss
+
+        def configure_optimizers(self):
+            opt = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=1e-4)
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i / steps, 1))))
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    return RefinerModule()
+
+
+def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike, size: str = "small",
+                  steps: int = 300, batch_size: int = 4, lr: float = 2e-3, seed: int = 0,
+                  accelerator: str = "auto", progress: bool = True, extra_config: dict | None = None) -> dict:
+    """Train a `Refiner_models[size]` and write the tokenizer model folder; returns its metrics."""
+    import lightning as L
+    from safetensors.torch import save_file
+
+    if size not in Refiner_models:
+        raise ValueError(f"unknown refiner size {size!r}; choose one of {', '.join(Refiner_models)}")
+    if not train:
+        raise ValueError("no training examples")
+    L.seed_everything(seed, verbose=False)
+    t0 = time.time()
+    model = Refiner_models[size]()
+    module = _module(model, lr, steps)
+    data = [{k: v for k, v in e.items() if k != "name"} for e in train]
+    loader = torch.utils.data.DataLoader(data, batch_size=min(batch_size, len(data)), shuffle=True, drop_last=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0)
+    trainer.fit(module, loader)
+    model = module.model.cpu().eval()
+    metrics = {"steps": steps, "train_videos": len(train), "val_videos": len(val), "seconds": round(time.time() - t0, 1),
+               "train_l1_first": module.losses[0], "train_l1_last": module.losses[-1],
+               "train_l1": [round(x, 5) for x in module.losses]}
+    if val:
+        metrics |= evaluate_refiner(model, val)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = {"size": size, **model.config, "features": list(FEATURES), "resolution": int(train[0]["target"].shape[-1]),
+              **(extra_config or {})}
+    with atomic_path(out_dir / MODEL_FILE) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    for name, obj in ((CONFIG_FILE, config), (METRICS_FILE, metrics)):
+        with atomic_path(out_dir / name) as tmp:
+            tmp.write_text(json.dumps(obj, indent=1))
+    return metrics
+
+
+@torch.no_grad()
+def evaluate_refiner(model: Refiner, examples: list[dict]) -> dict:
+    """Colour PSNR on seen texels: raw unprojection (the untrained start) vs the refined maps."""
+    b = _stack(examples)
+    raw = b["neutral"].clone()
+    raw[:, CHANNELS["rgb"]] = b["features"][:, :3]
+    pred = model.eval()(b["features"], b["neutral"])
+    return {"val_rgb_psnr_unprojected": round(rgb_psnr(raw, b["target"], b["seen"]), 2),
+            "val_rgb_psnr_refined": round(rgb_psnr(pred, b["target"], b["seen"]), 2),
+            "val_l1_refined": round(float(masked_l1(pred, b["target"], b["seen"])), 5)}
+
+
+def load_refiner(model_dir: str | os.PathLike) -> Refiner:
+    """A trained refiner from its folder (safetensors weights + config.json)."""
+    from safetensors.torch import load_file
+
+    model_dir = Path(model_dir)
+    config = json.loads((model_dir / CONFIG_FILE).read_text())
+    if config.get("features") != list(FEATURES):
+        raise ValueError(f"{model_dir}: trained on features {config.get('features')}, this code has {list(FEATURES)}")
+    model = Refiner(width=config["width"], depth=config["depth"], in_channels=config["in_channels"])
+    model.load_state_dict(load_file(str(model_dir / MODEL_FILE)))
+    return model.eval()
+
+
+__all__ = ["evaluate_refiner", "examples_from_drop", "load_refiner", "masked_l1", "rgb_psnr", "train_refiner"]
