@@ -74,3 +74,21 @@ def test_fit_then_evaluate_fitting(tmp_path):
     report = json.loads(out.read_text())["overall"]
     assert report["fitted_share"] >= 0.9
     assert report["pa_mpjpe_mm"] < 100  # real mediapipe detections on a short clip (target: <= 60 on full drops)
+    # ... then tokens from those fits (with the detections' masks), a tiny trained tokenizer, and
+    # the evaluation of both against the ground truth.
+    tok, model, tj = tmp_path / "tok", tmp_path / "model", tmp_path / "tok.json"
+    r = runner.invoke(app, ["tokenize", str(drop), "--fits", str(fits), "--out", str(tok)])
+    assert r.exit_code == 0, r.output
+    assert (tok / "vid_000.safetensors").exists()
+    r = runner.invoke(app, ["train-tokenizer", str(drop), "--val", str(drop), "--out", str(model), "--size", "tiny",
+                            "--steps", "5", "--batch-size", "1"])
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in model.iterdir()} == {"model.safetensors", "config.json", "metrics.json"}
+    r = runner.invoke(app, ["tokenize", str(drop), "--fits", str(fits), "--out", str(tok), "--tokenizer", str(model)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["evaluate", "tokenizer", "--drop", str(drop), "--tokens", str(tok), "--json", str(tj)])
+    assert r.exit_code == 0, r.output
+    tokens = json.loads(tj.read_text())["overall"]
+    assert tokens["videos"] == 1 and tokens["seen_iou"] > 0.6 and tokens["unseen_neutral"] == 1.0
+    r = runner.invoke(app, ["tokenize", str(drop), "--fits", str(tmp_path / "nofits"), "--out", str(tok)])
+    assert r.exit_code == 2 and "no body fits" in " ".join(r.output.split())

@@ -441,3 +441,14 @@ def test_fit_names_never_collide():
     names = fit_names(paths)
     assert names["y.mp4"] == "y" and names["c/z.jpg"] == "z"  # unique stems stay the video's name
     assert len(set(names.values())) == len(paths) and not any("/" in n for n in names.values())
+
+
+def test_fit_files_carry_the_person_masks(tmp_path, fit0, gt0):
+    from genlca.fitting.store import load_fit_masks
+
+    masks = gt0["frames"]["person_mask"]
+    path = save_fit(fit0, tmp_path / "m.safetensors", masks=masks)
+    assert torch.equal(load_fit_masks(path), masks)
+    assert load_fit_masks(save_fit(fit0, tmp_path / "n.safetensors")) is None
+    with pytest.raises(ValueError, match="masks are"):
+        save_fit(fit0, tmp_path / "o.safetensors", masks=masks[:, :10])

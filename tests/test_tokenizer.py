@@ -128,3 +128,27 @@ def _first(fit, n):
         setattr(fit, k, getattr(fit, k)[:n])
     fit.reasons = fit.reasons[:n]
     return fit
+
+
+def test_tokenize_a_drop_and_evaluate_against_truth(trained, drop, anny, layout128, tmp_path):
+    """The drop-level path (`genlca tokenize` / `evaluate tokenizer`): true fits with their
+    masks -> tokens that see what the true cameras saw, unseen texels neutral; a fit without
+    its video is reported, not a crash."""
+    from genlca.fitting.store import fit_path, save_fit
+    from genlca.tokenizer.pipeline import evaluate_tokens, tokenize_drop
+    from genlca.tokenizer.train import load_refiner
+
+    fits = tmp_path / "fits"
+    for name in ("vid_000", "vid_001"):
+        gt = load_ground_truth(drop / "ground_truth" / name)
+        save_fit(fit_from_ground_truth(gt), fit_path(fits, name), meta={"source": f"videos/{name}.mp4"},
+                 masks=gt["frames"]["person_mask"])
+    save_fit(fit_from_ground_truth(gt), fit_path(fits, "gone"), meta={"source": "videos/gone.mp4"})
+    rows = tokenize_drop(drop, fits, tmp_path / "tokens", anny, layout128, load_refiner(trained[0]))
+    by = {r["video"]: r for r in rows}
+    assert by["gone"]["error"] and not (tmp_path / "tokens" / "gone.safetensors").exists()
+    assert by["vid_000"]["error"] == "" and by["vid_000"]["frames"] == 8 and 0.2 < by["vid_000"]["seen_share"] < 0.9
+    report = evaluate_tokens(drop, tmp_path / "tokens", layout128)
+    o = report["overall"]
+    assert o["videos"] == 2 and o["seen_iou"] > 0.95 and o["unseen_neutral"] == 1.0
+    assert o["rgb_psnr_db"] > 10.0

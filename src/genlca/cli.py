@@ -208,6 +208,96 @@ def fit_cmd(drop: Path = typer.Argument(..., help="Drop folder, or one photo (.j
     console.print(f"{len(result.videos)} videos, {result.seconds:.1f} s")
 
 
+@app.command("tokenize")
+def tokenize_cmd(drop: Path = typer.Argument(..., help="Drop folder (the videos the fits are of)."),
+                 fits: Path = typer.Option(..., "--fits", help="Fits folder written by `genlca fit`."),
+                 out: Path = typer.Option(..., "--out", "-o", help="Folder for the tokens (<video>.safetensors)."),
+                 tokenizer: Optional[Path] = typer.Option(None, "--tokenizer", help="Trained refiner folder "
+                                                          "(`genlca train-tokenizer`); without: unprojection only."),
+                 resolution: int = typer.Option(128, help="UV grid resolution R (a trained refiner's own wins)."),
+                 model: str = ModelOpt, smplx_dir: Optional[Path] = SmplxDirOpt, gender: str = GenderOpt):
+    """UV Gaussian tokens + per-texel visibility for every fitted video of a drop."""
+    import json
+
+    from genlca.body import load_body_model
+    from genlca.body.uv_layout import uv_layout
+    from genlca.tokenizer.pipeline import tokenize_drop
+    from genlca.tokenizer.train import CONFIG_FILE, load_refiner
+
+    try:
+        body = load_body_model(_body_config(model, smplx_dir, gender))
+        refiner = load_refiner(tokenizer) if tokenizer else None
+        if tokenizer:
+            resolution = int(json.loads((tokenizer / CONFIG_FILE).read_text())["resolution"])
+        rows = tokenize_drop(drop, fits, out, body, uv_layout(body, resolution), refiner,
+                             tokenizer_name=str(tokenizer or ""), progress=True)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    t = Table("video", "frames", "texels seen", "mean visibility", "seconds", "problem", title=f"tokens -> {out}")
+    for r in rows:
+        t.add_row(r["video"], str(r["frames"]), f"{r['seen_share']:.0%}", f"{r['visibility_mean']:.2f}",
+                  f"{r['seconds']:.1f}", r["error"])
+    Console().print(t)
+
+
+@app.command("train-tokenizer")
+def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic training drops (with ground truth)."),
+                        val: list[Path] = typer.Option([], "--val", help="Held-out synthetic drops."),
+                        out: Path = typer.Option(..., "--out", "-o", help="Folder for model.safetensors, config.json, "
+                                                 "metrics.json."),
+                        size: str = typer.Option("small", help="Refiner size: tiny, small or base."),
+                        steps: int = typer.Option(300), batch_size: int = typer.Option(4),
+                        lr: float = typer.Option(2e-3), resolution: int = typer.Option(128),
+                        seed: int = typer.Option(0)):
+    """Train the tokenizer's refinement network on synthetic drops (true fits and masks)."""
+    from genlca.body import load_body_model
+    from genlca.body.uv_layout import uv_layout
+    from genlca.tokenizer.train import examples_from_drop, train_refiner
+
+    body = load_body_model()
+    layout = uv_layout(body, resolution)
+    try:
+        train = [e for d in drops for e in examples_from_drop(d, body, layout, progress=True)]
+        held = [e for d in val for e in examples_from_drop(d, body, layout, progress=True)]
+        m = train_refiner(train, held, out, size=size, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                          extra_config={"body_model": body.name, "train_drops": [str(d) for d in drops]})
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    t = Table("metric", "value", title=f"tokenizer -> {out}")
+    for k, v in m.items():
+        if not isinstance(v, list):
+            t.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    Console().print(t)
+
+
+@evaluate_app.command("tokenizer")
+def evaluate_tokenizer(drop: Path = typer.Option(..., help="Synthetic drop (with ground_truth/)."),
+                       tokens: Path = typer.Option(..., help="Tokens folder written by `genlca tokenize`."),
+                       resolution: int = typer.Option(128, help="UV grid resolution R of the tokens."),
+                       json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON.")):
+    """Colour PSNR of the seen texels, seen-texel IoU with the truth, unseen texels left neutral."""
+    import json
+
+    from genlca.body import load_body_model
+    from genlca.body.uv_layout import uv_layout
+    from genlca.tokenizer.pipeline import evaluate_tokens
+
+    try:
+        report = evaluate_tokens(drop, tokens, uv_layout(load_body_model(), resolution))
+    except FileNotFoundError as e:
+        _fail(str(e))
+    t = Table("video", "colour PSNR dB", "seen IoU", "seen", "seen in truth", title=f"tokens vs ground truth: {drop}")
+    for name, v in report["videos"].items():
+        t.add_row(name, f"{v['rgb_psnr_db']:.2f}", f"{v['seen_iou']:.3f}", f"{v['seen_share']:.0%}",
+                  f"{v['true_seen_share']:.0%}")
+    o = report["overall"]
+    t.add_row("overall", f"{o['rgb_psnr_db']:.2f}", f"{o['seen_iou']:.3f}", "", "")
+    Console().print(t)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=1, default=float))
+        console.print(f"wrote {json_out}")
+
+
 @evaluate_app.command("fitting")
 def evaluate_fitting(drop: Path = typer.Option(..., help="Synthetic drop (with ground_truth/)."),
                      fits: Path = typer.Option(..., help="Fits folder written by `genlca fit`."),

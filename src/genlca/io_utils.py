@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+import torch
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -52,3 +55,17 @@ def load_header(path: str | os.PathLike) -> dict | None:
     with safe_open(str(path), framework="pt") as f:
         raw = (f.metadata() or {}).get("genlca")
     return None if raw is None else json.loads(raw)
+
+
+def pack_bits(mask: torch.Tensor) -> torch.Tensor:
+    """(..., W) bool -> (..., ceil(W / 8)) uint8, numpy.packbits order (big-endian bits): masks
+    stored at 1 bit per pixel."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.packbits(mask.cpu().numpy().astype(bool), axis=-1))
+
+
+def unpack_bits(packed: torch.Tensor, width: int) -> torch.Tensor:
+    """The inverse of `pack_bits` for rows of `width` bits."""
+    return torch.from_numpy(np.unpackbits(packed.cpu().numpy(), axis=-1, count=width).astype(bool))

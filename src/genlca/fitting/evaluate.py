@@ -157,7 +157,7 @@ def detections_from_ground_truth(gt: dict, noise: float = 0.015, confidence: flo
     `noise` x the person's pixel height (f * height / depth of the mid-hip; per axis),
     confidence = in-frame x `confidence`, detected where any keypoint is in frame, masks from
     the GT person mask (with `masks`). The real detector's error is ~1-1.6% of the height."""
-    from genlca.data.synth.writer import unpack_bits
+    from genlca.io_utils import unpack_bits
 
     frames, subject = gt["frames"], gt["subject"]
     kp = frames["keypoints_2d"].float()

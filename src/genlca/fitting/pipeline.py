@@ -41,7 +41,8 @@ def fit_image(image: str | Path, out_dir: str | Path, body: BodyModel, config: F
     if not bool(det.detected[0]):
         raise ValueError(f"{image}: no person found")
     fit = fit_video(det, body, config)
-    path = save_fit(fit, fit_path(out_dir, image.stem), meta={"source": str(image), "detector": det.detector})
+    path = save_fit(fit, fit_path(out_dir, image.stem), meta={"source": str(image), "detector": det.detector},
+                    masks=det.masks)
     ov = out_dir / f"{image.stem}_overlay.png"
     with atomic_path(ov) as tmp:
         overlay(frame, fit, body, 0, det).save(tmp, format="PNG")
@@ -80,7 +81,7 @@ def fit_drop(drop_dir: str | Path, manifest: pd.DataFrame, out_dir: str | Path, 
                 videos.append({"video": name, "path": rel, "frames": 0, "fitted_share": 0.0,
                                "seconds": round(time.time() - t1, 2), "error": f"{type(e).__name__}: {e}"})
                 continue
-            save_fit(fit, fit_path(out_dir, name), meta={"source": rel, "detector": det.detector})
+            save_fit(fit, fit_path(out_dir, name), meta={"source": rel, "detector": det.detector}, masks=det.masks)
             videos.append({"video": name, "path": rel, "frames": int(fit.fitted.numel()),
                            "fitted_share": float(fit.fitted.float().mean()) if fit.fitted.numel() else 0.0,
                            "seconds": round(time.time() - t1, 2), "error": ""})

@@ -32,9 +32,11 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing.pandas import Series
 
+from torch import Tensor
+
 from genlca.body.protocol import GENERIC_JOINTS
 from genlca.fitting.types import BodyFit
-from genlca.io_utils import atomic_path, load_header, save_tensors
+from genlca.io_utils import atomic_path, load_header, pack_bits, save_tensors, unpack_bits
 
 FIT_FORMAT_VERSION = 1
 QUALITY_FILE = "quality.parquet"
@@ -91,14 +93,20 @@ def fit_path(fits_dir: str | os.PathLike, video: str) -> Path:
     return Path(fits_dir) / f"{video}.safetensors"
 
 
-def save_fit(fit: BodyFit, path: str | os.PathLike, meta: dict | None = None) -> Path:
-    """Write one fit (atomically). `meta` (JSON-able: detector, config, ...) is kept in the header."""
+def save_fit(fit: BodyFit, path: str | os.PathLike, meta: dict | None = None, masks: Tensor | None = None) -> Path:
+    """Write one fit (atomically). `meta` (JSON-able: detector, config, ...) is kept in the header;
+    `masks` (F, H, W) bool person masks of the detections go along at 1 bit per pixel (the
+    tokenizer keeps background colours out with them; `load_fit_masks`)."""
     path = Path(path)
     n = int(fit.fitted.shape[0])
     if len(fit.reasons) != n:
         raise ValueError(f"the fit has {n} frames but {len(fit.reasons)} reasons")
     tensors = {k: getattr(fit, k).detach().cpu() for k in TENSOR_KEYS}
     tensors = {k: v.bool() if k == "fitted" else v.float() for k, v in tensors.items()}
+    if masks is not None:
+        if tuple(masks.shape) != (n, fit.height, fit.width):
+            raise ValueError(f"masks are {tuple(masks.shape)}, the fit needs ({n}, {fit.height}, {fit.width})")
+        tensors["masks_packed"] = pack_bits(masks.bool())
     header = {"format_version": FIT_FORMAT_VERSION, "body_model": fit.body_model, "width": int(fit.width),
               "height": int(fit.height), "reasons": list(fit.reasons), "joint_order": list(GENERIC_JOINTS),
               "meta": meta or {}}
@@ -119,18 +127,31 @@ def _header(path: Path) -> dict:
 
 def load_fit(path: str | os.PathLike) -> BodyFit:
     """Read a fit written by `save_fit`."""
-    from safetensors.torch import load_file
+    from safetensors import safe_open
 
     path = Path(path)
     header = _header(path)
-    t = load_file(str(path))
-    missing = [k for k in TENSOR_KEYS if k not in t]
-    if missing:
-        raise ValueError(f"{path}: missing tensor(s) {', '.join(missing)}")
+    with safe_open(str(path), framework="pt") as f:  # only the fit's tensors (not the masks)
+        missing = [k for k in TENSOR_KEYS if k not in f.keys()]
+        if missing:
+            raise ValueError(f"{path}: missing tensor(s) {', '.join(missing)}")
+        t = {k: f.get_tensor(k) for k in TENSOR_KEYS}
     return BodyFit(body_model=header["body_model"], shape=t["shape"], joint_rotations=t["joint_rotations"],
                    root=t["root"], K=t["K"], width=int(header["width"]), height=int(header["height"]),
                    fitted=t["fitted"].bool(), reproj_error_px=t["reproj_error_px"],
                    keypoint_confidence=t["keypoint_confidence"], reasons=list(header["reasons"]))
+
+
+def load_fit_masks(path: str | os.PathLike) -> Tensor | None:
+    """(F, H, W) bool person masks saved with a fit, or None."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    header = _header(path)
+    with safe_open(str(path), framework="pt") as f:
+        if "masks_packed" not in f.keys():
+            return None
+        return unpack_bits(f.get_tensor("masks_packed"), int(header["width"]))
 
 
 def load_fit_meta(path: str | os.PathLike) -> dict:
@@ -186,5 +207,5 @@ def load_quality(path: str | os.PathLike) -> pd.DataFrame:
     return QualitySchema.validate(pd.read_parquet(path))
 
 
-__all__ = ["FIT_FORMAT_VERSION", "QUALITY_FILE", "QualitySchema", "fit_names", "fit_path", "load_fit", "load_fit_meta", "load_quality",
-           "quality_table", "save_fit", "save_fits", "write_quality"]
+__all__ = ["FIT_FORMAT_VERSION", "QUALITY_FILE", "QualitySchema", "fit_names", "fit_path", "load_fit", "load_fit_masks",
+           "load_fit_meta", "load_quality", "quality_table", "save_fit", "save_fits", "write_quality"]

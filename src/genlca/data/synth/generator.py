@@ -33,8 +33,8 @@ from genlca.data.synth.scenes import Backdrop, SceneSpec, available_photos, occl
 from genlca.data.synth.subject import Subject, sample_subject
 from genlca.render.visibility import texel_visibility
 from genlca.data.synth.vocab import FRAMINGS, REGIMES, REGIONS
-from genlca.data.synth.writer import GT_FORMAT_VERSION, pack_bits, save_json
-from genlca.io_utils import save_tensors
+from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
+from genlca.io_utils import pack_bits, save_tensors
 from genlca.data.video import ENCODER, VideoEncoder
 from genlca.render.ply import save_ply
 from genlca.render.renderer import render

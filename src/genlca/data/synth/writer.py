@@ -15,25 +15,14 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-import torch
 from safetensors.torch import load_file
 
-from genlca.io_utils import atomic_path
+from genlca.io_utils import atomic_path, unpack_bits
 
 GT_FORMAT_VERSION = 1
 MAP_KEYS = ("maps", "visibility", "visible_count", "mask", "regions", "shape")
 FRAME_KEYS = ("joint_rotations", "root", "viewmat", "K", "keypoints_2d", "keypoints_3d", "keypoints_in_frame",
               "framing", "view", "view_azimuth", "whole_body", "visibility_packed", "person_mask_packed")
-
-
-def pack_bits(mask: torch.Tensor) -> torch.Tensor:
-    """(..., W) bool -> (..., ceil(W / 8)) uint8, numpy.packbits order (big-endian bits)."""
-    return torch.from_numpy(np.packbits(mask.cpu().numpy().astype(bool), axis=-1))
-
-
-def unpack_bits(packed: torch.Tensor, width: int) -> torch.Tensor:
-    return torch.from_numpy(np.unpackbits(packed.cpu().numpy(), axis=-1, count=width).astype(bool))
 
 
 def save_json(path: Path, data: dict) -> None:

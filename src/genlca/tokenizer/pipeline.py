@@ -1,0 +1,102 @@
+"""Tokenize every fitted video of a drop, and measure tokens against a synthetic drop's truth.
+Shared by `genlca tokenize` / `genlca evaluate tokenizer` (and the `avatar_tokens` asset)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from genlca.avatar import CHANNELS
+from genlca.body.protocol import BodyModel
+from genlca.body.uv_layout import UVLayout
+from genlca.data.ingest import sha256_file
+from genlca.data.video import read_video
+from genlca.fitting.store import load_fit, load_fit_masks, load_fit_meta
+from genlca.tokenizer.refine import Refiner
+from genlca.tokenizer.tokens import load_tokens, save_tokens, tokenize
+from genlca.tokenizer.unproject import unproject_video
+
+
+def tokenize_drop(drop_dir: str | os.PathLike, fits_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                  body: BodyModel, layout: UVLayout, refiner: Refiner | None = None, tokenizer_name: str = "",
+                  progress: bool = False) -> list[dict]:
+    """OUT/<video>.safetensors (`tokens.AvatarTokens`) for every fit in FITS_DIR whose video is in
+    the drop; a video that fails is reported (its row's "error"), never a crash of the drop."""
+    drop_dir, fits_dir, out_dir = Path(drop_dir), Path(fits_dir), Path(out_dir)
+    fits = sorted(p for p in fits_dir.glob("*.safetensors"))
+    if not fits:
+        raise FileNotFoundError(f"{fits_dir}: no body fits (run `genlca fit` first)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for path in tqdm(fits, desc="tokenize", disable=not progress):
+        t0 = time.time()
+        row = {"video": path.stem, "frames": 0, "seen_share": 0.0, "visibility_mean": 0.0, "error": ""}
+        try:
+            source = load_fit_meta(path).get("source")
+            if not source:
+                raise ValueError(f"{path}: the fit does not say which video it is of")
+            video = drop_dir / source
+            fit = load_fit(path)
+            if fit.body_model != body.name:
+                raise ValueError(f"{path}: a fit of body model {fit.body_model!r}, tokenizing with {body.name!r}")
+            up = unproject_video(read_video(video), fit, body, layout, load_fit_masks(path))
+            meta = {"source": source, "source_sha256": sha256_file(video), "fit_sha256": sha256_file(path),
+                    "tokenizer": tokenizer_name or ("unprojection" if refiner is None else "refiner"),
+                    "frames_used": up.frames}
+            tokens = tokenize(up, refiner, body, layout, fit.shape, meta)
+            save_tokens(tokens, out_dir / path.name)
+            chart = layout.mask
+            row |= {"frames": up.frames, "seen_share": round(float(up.seen[chart].float().mean()), 4),
+                    "visibility_mean": round(float(tokens.visibility[chart].mean()), 4)}
+        except Exception as e:  # one bad video never stops the drop; the reason is reported
+            (out_dir / path.name).unlink(missing_ok=True)
+            row["error"] = f"{type(e).__name__}: {e}"
+        row["seconds"] = round(time.time() - t0, 2)
+        rows.append(row)
+    return rows
+
+
+def evaluate_tokens(drop_dir: str | os.PathLike, tokens_dir: str | os.PathLike, layout: UVLayout) -> dict:
+    """Tokens of a synthetic drop against its ground truth, per video and overall (texel-weighted):
+    - rgb_psnr_db: colour of the texels the tokens saw vs the true albedo;
+    - seen_iou: texels the tokens saw vs those the true camera saw (fit and mask errors move it);
+    - seen_share / true_seen_share: share of the UV charts seen, by the tokens and in truth;
+    - unseen_neutral: share of unseen texels left at the neutral colour (must be 1)."""
+    from genlca.data.synth import load_ground_truth
+    from genlca.tokenizer.unproject import NEUTRAL_RGB
+
+    drop_dir, tokens_dir = Path(drop_dir), Path(tokens_dir)
+    per, sq, n_px, inter, union = {}, 0.0, 0, 0, 0
+    chart = layout.mask
+    for path in sorted(tokens_dir.glob("*.safetensors")):
+        gt_dir = drop_dir / "ground_truth" / path.stem
+        if not (gt_dir / "maps.safetensors").is_file():
+            continue
+        gt = load_ground_truth(gt_dir, unpack=False)
+        tokens = load_tokens(path)
+        seen = (tokens.count > 0) & chart
+        true_seen = (gt["maps"]["visible_count"] > 0) & chart
+        err = ((tokens.maps[CHANNELS["rgb"]] - gt["maps"]["maps"][CHANNELS["rgb"]])[:, seen] ** 2)
+        i, u = int((seen & true_seen).sum()), int((seen | true_seen).sum())
+        unseen = chart & ~seen
+        neutral = (tokens.maps[CHANNELS["rgb"]][:, unseen] == NEUTRAL_RGB).all(0).float().mean()
+        per[path.stem] = {
+            "rgb_psnr_db": round(-10 * math.log10(max(float(err.mean()), 1e-10)), 2) if seen.any() else math.nan,
+            "seen_iou": round(i / max(u, 1), 4), "seen_share": round(float(seen.sum() / chart.sum()), 4),
+            "true_seen_share": round(float(true_seen.sum() / chart.sum()), 4),
+            "unseen_neutral": round(float(neutral), 4) if unseen.any() else 1.0,
+        }
+        sq, n_px, inter, union = sq + float(err.sum()), n_px + err.numel(), inter + i, union + u
+    if not per:
+        raise FileNotFoundError(f"{tokens_dir}: no token file of a video with ground truth in {drop_dir}")
+    overall = {"videos": len(per), "rgb_psnr_db": round(-10 * math.log10(max(sq / max(n_px, 1), 1e-10)), 2),
+               "seen_iou": round(inter / max(union, 1), 4),
+               "unseen_neutral": min(v["unseen_neutral"] for v in per.values())}
+    return {"overall": overall, "videos": per}
+
+
+__all__ = ["evaluate_tokens", "tokenize_drop"]
