@@ -3,7 +3,7 @@
     model = Refiner_models["small"]()
     maps = model(features, template_maps)          # (B, 14, R, R), genlca.avatar.CHANNELS order
 
-Inputs (`FEATURES`, built by `tokenizer.features.texel_features`): the unprojected colour,
+Inputs (`FEATURES`, built by `tokenizer.tokens.texel_features`): the unprojected colour,
 visibility confidence and frame count (`tokenizer.unproject`), the template's canonical normals,
 one-hot body parts and the chart mask. Outputs are residuals: geometry channels (offset,
 log-scale, rotation, opacity) are added to the subject's template maps and colour is a change
@@ -38,7 +38,8 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class Refiner(nn.Module):
-    """U-Net: `depth` levels (each halves the grid), `width` channels at the top, doubling per level."""
+    """U-Net: `depth` levels (each halves the grid), `width` channels at the top, doubling per level,
+    with a global-context MLP at the bottleneck (what the whole map says about exposure and light)."""
 
     def __init__(self, width: int = 32, depth: int = 3, in_channels: int = len(FEATURES)):
         super().__init__()
@@ -46,6 +47,8 @@ class Refiner(nn.Module):
         chans = [width * 2**i for i in range(depth + 1)]
         self.stem = _block(in_channels, chans[0])
         self.down = nn.ModuleList(_block(chans[i], chans[i + 1]) for i in range(depth))
+        # Whole-video context at the bottleneck (exposure, light): a U-Net's receptive field is local.
+        self.context = nn.Sequential(nn.Linear(chans[-1], chans[-1]), nn.SiLU(), nn.Linear(chans[-1], chans[-1]))
         self.up = nn.ModuleList(_block(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(chans[0], NUM_CHANNELS, 1)
         nn.init.zeros_(self.head.weight)  # start at the template geometry and the unprojected colours
@@ -57,6 +60,7 @@ class Refiner(nn.Module):
         for block in self.down:
             skips.append(block(nn.functional.avg_pool2d(skips[-1], 2)))
         x = skips.pop()
+        x = x + self.context(x.mean(dim=(2, 3)))[:, :, None, None]
         for block in self.up:
             skip = skips.pop()
             x = block(torch.cat([nn.functional.interpolate(x, size=skip.shape[-2:], mode="nearest"), skip], dim=1))
