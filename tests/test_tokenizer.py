@@ -152,3 +152,25 @@ def test_tokenize_a_drop_and_evaluate_against_truth(trained, drop, anny, layout1
     o = report["overall"]
     assert o["videos"] == 2 and o["seen_iou"] > 0.95 and o["unseen_neutral"] == 1.0
     assert o["rgb_psnr_db"] > 10.0
+
+
+def test_render_a_token_file_with_unseen_parts_marked(drop, anny, layout128, tmp_path):
+    """`genlca render TOKENS --mark-unseen`: what no frame saw is drawn magenta, the rest is not."""
+    from PIL import Image
+
+    from genlca.showcase import RenderRequest, render_avatar
+    from genlca.tokenizer.tokens import save_tokens, tokenize
+
+    gt, frames = _video(drop, "vid_000")
+    up = unproject_video(frames[:1], _first(fit_from_ground_truth(gt), 1), anny, layout128,
+                         gt["frames"]["person_mask"][:1])
+    path = save_tokens(tokenize(up, None, anny, layout128, gt["maps"]["shape"]), tmp_path / "t.safetensors")
+
+    def magenta_share(mark: bool) -> float:
+        out = tmp_path / f"{mark}.png"
+        render_avatar(RenderRequest(avatar=str(path), out=str(out), views=2, size=128, mark_unseen=mark))
+        img = np.asarray(Image.open(out).convert("RGB")).astype(int)
+        return float(((img[..., 0] > 200) & (img[..., 1] < 80) & (img[..., 2] > 200)).mean())
+
+    assert magenta_share(True) > 0.02  # one frame sees one side: the other side is marked
+    assert magenta_share(False) < 0.002

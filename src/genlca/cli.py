@@ -90,7 +90,8 @@ def avatar_template(out: Path = typer.Option(..., "--out", "-o", help="Output .p
 
 
 @app.command("render")
-def render_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca or any 3DGS file)."),
+def render_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca or any 3DGS file) or token file "
+                                             "(.safetensors from `genlca tokenize`)."),
                out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG with the views side by side."),
                views: int = typer.Option(4, help="Number of views around the avatar."),
                size: int = typer.Option(512, help="Image size in pixels."),
@@ -98,6 +99,8 @@ def render_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca or a
                frames: int = typer.Option(48, help="Turntable frames."),
                pose: str = typer.Option("a-pose", help="canonical | a-pose | walk | wave (genlca avatars)."),
                backend: str = typer.Option("auto", help="auto | torch | gsplat (CUDA)."),
+               mark_unseen: bool = typer.Option(False, "--mark-unseen", help="Token files: draw the texels no "
+                                                "frame saw in magenta."),
                model: str = ModelOpt, smplx_dir: Optional[Path] = SmplxDirOpt, gender: str = GenderOpt):
     """Render an avatar from several sides (PNG) and/or as a turntable (MP4)."""
     from genlca.render.ply import PlyFormatError
@@ -110,7 +113,8 @@ def render_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca or a
     t0 = time.time()
     req = RenderRequest(avatar=str(avatar), out=str(out) if out else None, views=views, size=size, pose=pose,
                         turntable=str(turntable) if turntable else None, frames=frames, backend=backend,
-                        body=_body_config(model, smplx_dir, gender) if smplx_dir or model != "anny" else None)
+                        body=_body_config(model, smplx_dir, gender) if smplx_dir or model != "anny" else None,
+                        mark_unseen=mark_unseen)
     try:
         info = render_avatar(req, progress=True)
     except (ValueError, PlyFormatError, RuntimeError) as e:
