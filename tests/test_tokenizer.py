@@ -148,10 +148,10 @@ def test_tokenize_a_drop_and_evaluate_against_truth(trained, drop, anny, layout1
     by = {r["video"]: r for r in rows}
     assert by["gone"]["error"] and not (tmp_path / "tokens" / "gone.safetensors").exists()
     assert by["vid_000"]["error"] == "" and by["vid_000"]["frames"] == 8 and 0.2 < by["vid_000"]["seen_share"] < 0.9
-    report = evaluate_tokens(drop, tmp_path / "tokens", layout128)
+    report = evaluate_tokens(drop, tmp_path / "tokens", anny, layout128, views=2, size=128)
     o = report["overall"]
     assert o["videos"] == 2 and o["seen_iou"] > 0.95 and o["unseen_neutral"] == 1.0
-    assert o["rgb_psnr_db"] > 10.0
+    assert o["rgb_psnr_db"] > 10.0 and o["render_psnr_db"] > 10.0
 
 
 def test_render_a_token_file_with_unseen_parts_marked(drop, anny, layout128, tmp_path):

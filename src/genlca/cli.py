@@ -278,8 +278,9 @@ def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic 
 def evaluate_tokenizer(drop: Path = typer.Option(..., help="Synthetic drop (with ground_truth/)."),
                        tokens: Path = typer.Option(..., help="Tokens folder written by `genlca tokenize`."),
                        resolution: int = typer.Option(128, help="UV grid resolution R of the tokens."),
+                       views: int = typer.Option(4, help="Novel views rendered per video (0: no render PSNR)."),
                        json_out: Optional[Path] = typer.Option(None, "--json", help="Write the metrics as JSON.")):
-    """Colour PSNR of the seen texels, seen-texel IoU with the truth, unseen texels left neutral."""
+    """Render and colour PSNR of the seen parts, seen-texel IoU with the truth, unseen texels left neutral."""
     import json
 
     from genlca.body import load_body_model
@@ -287,15 +288,17 @@ def evaluate_tokenizer(drop: Path = typer.Option(..., help="Synthetic drop (with
     from genlca.tokenizer.pipeline import evaluate_tokens
 
     try:
-        report = evaluate_tokens(drop, tokens, uv_layout(load_body_model(), resolution))
+        body = load_body_model()
+        report = evaluate_tokens(drop, tokens, body, uv_layout(body, resolution), views=views)
     except FileNotFoundError as e:
         _fail(str(e))
-    t = Table("video", "colour PSNR dB", "seen IoU", "seen", "seen in truth", title=f"tokens vs ground truth: {drop}")
+    t = Table("video", "render PSNR dB", "texel PSNR dB", "seen IoU", "seen", "seen in truth",
+              title=f"tokens vs ground truth: {drop}")
     for name, v in report["videos"].items():
-        t.add_row(name, f"{v['rgb_psnr_db']:.2f}", f"{v['seen_iou']:.3f}", f"{v['seen_share']:.0%}",
-                  f"{v['true_seen_share']:.0%}")
+        t.add_row(name, f"{v['render_psnr_db']:.2f}", f"{v['rgb_psnr_db']:.2f}", f"{v['seen_iou']:.3f}",
+                  f"{v['seen_share']:.0%}", f"{v['true_seen_share']:.0%}")
     o = report["overall"]
-    t.add_row("overall", f"{o['rgb_psnr_db']:.2f}", f"{o['seen_iou']:.3f}", "", "")
+    t.add_row("overall", f"{o['render_psnr_db']:.2f}", f"{o['rgb_psnr_db']:.2f}", f"{o['seen_iou']:.3f}", "", "")
     Console().print(t)
     if json_out:
         json_out.write_text(json.dumps(report, indent=1, default=float))

@@ -29,12 +29,16 @@ def to_uint8(rgb: torch.Tensor) -> np.ndarray:
 def render_views(g: Gaussians, n_views: int = 4, size: int = 512, elevation: float = 5.0,
                  background=(1.0, 1.0, 1.0), backend: str = "auto", progress: bool = False) -> list[np.ndarray]:
     """`n_views` images at evenly spaced azimuths, starting from the front."""
+    cams = view_cameras(g, n_views, size, elevation)
+    return [to_uint8(render(g, cam, background=background, backend=backend).rgb)
+            for cam in tqdm(cams, desc="render", disable=not progress)]
+
+
+def view_cameras(g: Gaussians, n_views: int = 4, size: int = 512, elevation: float = 5.0) -> list:
+    """The cameras of `render_views`: framing `g`, at evenly spaced azimuths from the front
+    (render other Gaussians from them to compare like with like)."""
     pts = _bounds_points(g)
-    images = []
-    for i in tqdm(range(n_views), desc="render", disable=not progress):
-        cam = framing_camera(pts, 360.0 * i / n_views, size, size, elevation_deg=elevation)
-        images.append(to_uint8(render(g, cam, background=background, backend=backend).rgb))
-    return images
+    return [framing_camera(pts, 360.0 * i / n_views, size, size, elevation_deg=elevation) for i in range(n_views)]
 
 
 def grid(images: list[np.ndarray], columns: int | None = None) -> np.ndarray:

@@ -6,18 +6,20 @@ from __future__ import annotations
 import math
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
-from genlca.avatar import CHANNELS
+from genlca.avatar import CHANNELS, GaussianAvatar, to_gaussians
 from genlca.body.protocol import BodyModel
 from genlca.body.uv_layout import UVLayout
 from genlca.data.ingest import sha256_file
 from genlca.data.video import read_video
 from genlca.fitting.store import load_fit, load_fit_masks, load_fit_meta
 from genlca.tokenizer.refine import Refiner
-from genlca.tokenizer.tokens import load_tokens, save_tokens, tokenize
+from genlca.tokenizer.tokens import AvatarTokens, load_tokens, save_tokens, tokenize
 from genlca.tokenizer.unproject import unproject_video
 
 
@@ -60,8 +62,32 @@ def tokenize_drop(drop_dir: str | os.PathLike, fits_dir: str | os.PathLike, out_
     return rows
 
 
-def evaluate_tokens(drop_dir: str | os.PathLike, tokens_dir: str | os.PathLike, layout: UVLayout) -> dict:
-    """Tokens of a synthetic drop against its ground truth, per video and overall (texel-weighted):
+@torch.no_grad()
+def render_psnr(tokens: AvatarTokens, truth: GaussianAvatar, body: BodyModel, layout: UVLayout, views: int = 4,
+                size: int = 256) -> float:
+    """PSNR (dB) of renders of the token avatar against renders of the true avatar, both in the
+    A-pose from the same `views` cameras at size², over the pixels where texels the tokens saw
+    are drawn (a render of the seen-texel indicator > 0.5, on the true body's silhouette)."""
+    from genlca.render.renderer import render
+    from genlca.render.views import view_cameras
+
+    g_tok = to_gaussians(tokens.avatar(), body, layout)
+    g_true = to_gaussians(truth, body, layout)
+    g_seen = replace(g_tok, colors=(tokens.count.flatten()[layout.texels] > 0).float()[:, None].expand(-1, 3))
+    sq, n = 0.0, 0
+    for cam in view_cameras(g_true, views, size):
+        a, b, seen = (render(g, cam, background=(0.0, 0.0, 0.0), backend="torch") for g in (g_tok, g_true, g_seen))
+        mask = (seen.rgb[..., 0] > 0.5) & (b.alpha > 0.5)
+        sq += float(((a.rgb - b.rgb)[mask] ** 2).sum())
+        n += int(mask.sum()) * 3
+    return -10 * math.log10(max(sq / n, 1e-10)) if n else math.nan
+
+
+def evaluate_tokens(drop_dir: str | os.PathLike, tokens_dir: str | os.PathLike, body: BodyModel, layout: UVLayout,
+                    views: int = 4, size: int = 256) -> dict:
+    """Tokens of a synthetic drop against its ground truth, per video and overall (texel-weighted;
+    render PSNR: mean over videos):
+    - render_psnr_db: `render_psnr` from `views` novel views at size² (0 views: skipped);
     - rgb_psnr_db: colour of the texels the tokens saw vs the true albedo;
     - seen_iou: texels the tokens saw vs those the true camera saw (fit and mask errors move it);
     - seen_share / true_seen_share: share of the UV charts seen, by the tokens and in truth;
@@ -84,7 +110,10 @@ def evaluate_tokens(drop_dir: str | os.PathLike, tokens_dir: str | os.PathLike, 
         i, u = int((seen & true_seen).sum()), int((seen | true_seen).sum())
         unseen = chart & ~seen
         neutral = (tokens.maps[CHANNELS["rgb"]][:, unseen] == NEUTRAL_RGB).all(0).float().mean()
+        truth = GaussianAvatar(maps=gt["maps"]["maps"].float(), shape=gt["maps"]["shape"].float(),
+                               body_model=tokens.body_model)
         per[path.stem] = {
+            "render_psnr_db": round(render_psnr(tokens, truth, body, layout, views, size), 2) if views else math.nan,
             "rgb_psnr_db": round(-10 * math.log10(max(float(err.mean()), 1e-10)), 2) if seen.any() else math.nan,
             "seen_iou": round(i / max(u, 1), 4), "seen_share": round(float(seen.sum() / chart.sum()), 4),
             "true_seen_share": round(float(true_seen.sum() / chart.sum()), 4),
@@ -93,7 +122,9 @@ def evaluate_tokens(drop_dir: str | os.PathLike, tokens_dir: str | os.PathLike, 
         sq, n_px, inter, union = sq + float(err.sum()), n_px + err.numel(), inter + i, union + u
     if not per:
         raise FileNotFoundError(f"{tokens_dir}: no token file of a video with ground truth in {drop_dir}")
-    overall = {"videos": len(per), "rgb_psnr_db": round(-10 * math.log10(max(sq / max(n_px, 1), 1e-10)), 2),
+    renders = [v["render_psnr_db"] for v in per.values() if v["render_psnr_db"] == v["render_psnr_db"]]
+    overall = {"videos": len(per), "render_psnr_db": round(sum(renders) / len(renders), 2) if renders else math.nan,
+               "rgb_psnr_db": round(-10 * math.log10(max(sq / max(n_px, 1), 1e-10)), 2),
                "seen_iou": round(inter / max(union, 1), 4),
                "unseen_neutral": min(v["unseen_neutral"] for v in per.values())}
     return {"overall": overall, "videos": per}
