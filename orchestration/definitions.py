@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from assets import avatar_assets, drop_assets, fit_assets
+from assets import avatar_assets, drop_assets, fit_assets, token_assets
 from orchestration.jobs import demo_job, ingest_job
 from orchestration.resources import ArtifactStore, BodyModelResource, DropsFolder
 from orchestration.sensors import drop_sensor
@@ -12,7 +12,7 @@ from orchestration.sensors import drop_sensor
 DATA = os.environ.get("GENLCA_DATA", "data")
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([avatar_assets, drop_assets, fit_assets]),
+    assets=dg.load_assets_from_modules([avatar_assets, drop_assets, fit_assets, token_assets]),
     asset_checks=dg.load_asset_checks_from_modules([avatar_assets]),
     jobs=[demo_job, ingest_job],
     sensors=[drop_sensor],

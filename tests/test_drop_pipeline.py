@@ -128,8 +128,9 @@ def test_a_synthetic_drop_mixed_with_broken_files_ingests_as_expected(tmp_path):
     assert df.set_index("path").loc["videos/vid_000.mp4", "frames"] == 8
 
 
-def test_body_fits_materializes_after_raw_videos(tmp_path):
+def test_body_fits_then_tokens_materialize_after_raw_videos(tmp_path):
     from assets.fit_assets import body_fits
+    from assets.token_assets import avatar_tokens
     from genlca.data.synth import generate_drop
     from genlca.fitting.store import load_quality
     from orchestration.resources import BodyModelResource
@@ -139,7 +140,7 @@ def test_body_fits_materializes_after_raw_videos(tmp_path):
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(drops_partitions.name, ["d1"])
         result = dg.materialize(
-            [raw_videos, body_fits], instance=instance, partition_key="d1",
+            [raw_videos, body_fits, avatar_tokens], instance=instance, partition_key="d1",
             resources={"drops": DropsFolder(root=str(drops_root)), "store": ArtifactStore(root=str(tmp_path / "data")),
                        "body_model": BodyModelResource()},
             run_config={"ops": {"body_fits": {"config": {"iters": 60}}}},
@@ -151,3 +152,9 @@ def test_body_fits_materializes_after_raw_videos(tmp_path):
     assert md["fitted_share"].value >= 0.8 and md["overlays"].value.startswith("![")
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
     assert checks["frames_fitted"] and checks["reprojection_error"]
+    # Tokens of the fitted video, with the checks and the pictures people look at.
+    assert (tmp_path / "data" / "tokens" / "d1" / "vid_000.safetensors").exists()
+    assert checks["finite_and_in_range"] and checks["visibility_distribution"]
+    md = result.asset_materializations_for_node("avatar_tokens")[0].metadata
+    assert md["videos"].value == 1 and md["render"].value.startswith("![")
+    assert md["uv_colour_and_visibility"].value.startswith("![")
