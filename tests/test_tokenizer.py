@@ -48,6 +48,9 @@ def test_unprojection_with_true_fits_matches_ground_truth(drop, anny, layout128,
     assert min(corr) > 0.75, corr
     # Unseen texels are neutral with confidence 0; confidence grows with the frames that saw a texel.
     assert torch.all(up.rgb[:, ~up.seen] == NEUTRAL_RGB) and torch.all(up.confidence[~up.seen] == 0)
+    assert torch.all(up.albedo[:, ~up.seen] == NEUTRAL_RGB) and torch.all(up.shading[~up.seen] == 1)
+    # The light divided out is a brightest shading of 1, lit from above (camera y points down).
+    assert abs(float(up.light[0] + up.light[1:].norm()) - 1) < 1e-4 and float(up.light[2]) < 0, up.light
     assert float(up.confidence.max()) <= 1.0
     many, few = up.count >= 6, (up.count >= 1) & (up.count <= 2)
     assert float(up.confidence[many].mean()) > float(up.confidence[few].mean())
@@ -92,10 +95,12 @@ def trained(drop, anny, layout128, tmp_path_factory):
 
 def test_training_learns_colours_of_held_out_videos(trained):
     """A few steps on one video already make the colours of another video closer to the truth
-    than the raw unprojection (shading, camera and the Gaussian blur are what it learns)."""
+    than the colours as seen (shading, camera and the Gaussian blur are what it learns; beating
+    the de-lit albedo takes many videos: benchmarks/tokenizer.py)."""
     out, metrics, _ = trained
     assert metrics["train_l1_last"] < metrics["train_l1_first"]
-    assert metrics["val_rgb_psnr_refined"] > metrics["val_rgb_psnr_unprojected"] + 0.75, metrics
+    assert metrics["val_rgb_psnr_unprojected"] > metrics["val_rgb_psnr_as_seen"] + 0.5, metrics
+    assert metrics["val_rgb_psnr_refined"] > metrics["val_rgb_psnr_as_seen"] + 0.75, metrics
     assert {p.name for p in out.iterdir()} == {"model.safetensors", "config.json", "metrics.json"}
 
 

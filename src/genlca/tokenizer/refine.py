@@ -3,11 +3,12 @@
     model = Refiner_models["small"]()
     maps = model(features, template_maps)          # (B, 14, R, R), genlca.avatar.CHANNELS order
 
-Inputs (`FEATURES`, built by `tokenizer.tokens.texel_features`): the unprojected colour,
-visibility confidence and frame count (`tokenizer.unproject`), the template's canonical normals,
-one-hot body parts and the chart mask. Outputs are residuals: geometry channels (offset,
-log-scale, rotation, opacity) are added to the subject's template maps and colour is a change
-of the unprojected colour in logit space; the last layer starts at zero, so an untrained model
+Inputs (`FEATURES`, built by `tokenizer.tokens.texel_features`): the unprojected albedo (the
+video's light divided out), the colour as seen and the shading it was seen under, visibility
+confidence and frame count (`tokenizer.unproject`), the template's canonical normals, one-hot
+body parts and the chart mask. Outputs are residuals: geometry channels (offset, log-scale,
+rotation, opacity) are added to the subject's template maps and colour is a change of the
+unprojected albedo in logit space; the last layer starts at zero, so an untrained model
 returns the template geometry with the unprojected colours. Where no frame saw a texel the
 tokenizer does not use the output (`tokenizer.tokens`): completing those is diffusion's job.
 """
@@ -22,7 +23,7 @@ from genlca.body.protocol import PART_NAMES
 
 # Input channels, in order.
 FEATURES: tuple[str, ...] = (
-    "rgb_r", "rgb_g", "rgb_b", "confidence", "count", "normal_x", "normal_y", "normal_z",
+    "albedo_r", "albedo_g", "albedo_b", "rgb_r", "rgb_g", "rgb_b", "shading", "confidence", "count", "normal_x", "normal_y", "normal_z",
     *(f"part_{p}" for p in PART_NAMES), "chart",
 )
 GEOMETRY = [c for name in ("offset", "log_scale", "rotation", "opacity") for c in range(NUM_CHANNELS)[CHANNELS[name]]]
@@ -51,7 +52,7 @@ class Refiner(nn.Module):
         self.context = nn.Sequential(nn.Linear(chans[-1], chans[-1]), nn.SiLU(), nn.Linear(chans[-1], chans[-1]))
         self.up = nn.ModuleList(_block(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(depth)))
         self.head = nn.Conv2d(chans[0], NUM_CHANNELS, 1)
-        nn.init.zeros_(self.head.weight)  # start at the template geometry and the unprojected colours
+        nn.init.zeros_(self.head.weight)  # start at the template geometry and the unprojected albedo
         nn.init.zeros_(self.head.bias)
 
     def forward(self, features: Tensor, template: Tensor) -> Tensor:

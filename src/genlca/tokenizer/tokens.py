@@ -44,7 +44,7 @@ def template_features(body: BodyModel, layout: UVLayout, shape: Tensor) -> Tenso
 def texel_features(up: Unprojection, template_feats: Tensor) -> Tensor:
     """The refinement network's input (len(FEATURES), R, R) from an unprojection."""
     count = torch.log1p(up.count.float()) / torch.log1p(torch.tensor(float(COUNT_SCALE)))
-    out = torch.cat([up.rgb, up.confidence[None], count[None], template_feats])
+    out = torch.cat([up.albedo, up.rgb, up.shading[None], up.confidence[None], count[None], template_feats])
     assert out.shape[0] == len(FEATURES), (out.shape, len(FEATURES))
     return out
 
@@ -73,11 +73,11 @@ class AvatarTokens:
 def tokenize(up: Unprojection, refiner: Refiner | None, body: BodyModel, layout: UVLayout, shape: Tensor,
              meta: dict | None = None) -> AvatarTokens:
     """Tokens of one video: the refined maps where some frame saw the texel, neutral elsewhere.
-    Without a refiner: the template geometry with the unprojected colours."""
+    Without a refiner: the template geometry with the unprojected albedo."""
     neutral = neutral_maps(body, layout, shape)
     if refiner is None:
         maps = neutral.clone()
-        maps[CHANNELS["rgb"]] = up.rgb * layout.mask.float()
+        maps[CHANNELS["rgb"]] = up.albedo * layout.mask.float()
     else:
         feats = texel_features(up, template_features(body, layout, shape))
         maps = refiner.eval()(feats[None], neutral[None])[0]

@@ -144,12 +144,15 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
 
 @torch.no_grad()
 def evaluate_refiner(model: Refiner, examples: list[dict]) -> dict:
-    """Colour PSNR on seen texels: raw unprojection (the untrained start) vs the refined maps."""
+    """Colour PSNR on seen texels: the colours as seen, the unprojected albedo (the untrained
+    start) and the refined maps."""
     b = _stack(examples)
-    raw = b["neutral"].clone()
+    raw, seen_as = b["neutral"].clone(), b["neutral"].clone()
     raw[:, CHANNELS["rgb"]] = b["features"][:, :3]
+    seen_as[:, CHANNELS["rgb"]] = b["features"][:, 3:6]
     pred = model.eval()(b["features"], b["neutral"])
-    return {"val_rgb_psnr_unprojected": round(rgb_psnr(raw, b["target"], b["seen"]), 2),
+    return {"val_rgb_psnr_as_seen": round(rgb_psnr(seen_as, b["target"], b["seen"]), 2),
+            "val_rgb_psnr_unprojected": round(rgb_psnr(raw, b["target"], b["seen"]), 2),
             "val_rgb_psnr_refined": round(rgb_psnr(pred, b["target"], b["seen"]), 2),
             "val_l1_refined": round(float(masked_l1(pred, b["target"], b["seen"])), 5)}
 

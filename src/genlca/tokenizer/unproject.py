@@ -12,7 +12,10 @@ angle) (grazing views smear colours across the surface), so:
 - rgb (3, R, R): weighted mean colour in [0, 1]; `NEUTRAL_RGB` where no frame saw the texel;
 - confidence (R, R): 1 - exp(-sum of weights): 0.63 for one head-on view, 0.95 for three;
   0 outside the UV charts and where unseen (what diffusion must complete);
-- count (R, R) int32: the number of frames that saw the texel.
+- count (R, R) int32: the number of frames that saw the texel;
+- albedo (3, R, R), shading (R, R), light (4,): the colours with the video's light divided out
+  (`tokenizer.delight`: one light per video, fitted to how a texel's colour changes as it turns),
+  the mean shading each texel was seen under, and the light.
 
 A photo is a one-frame video. The fit's mesh is only as good as the fit: the person mask keeps
 background colours off texels that the fit places just outside the person.
@@ -35,6 +38,7 @@ from genlca.fitting.fit import fitted_vertices
 from genlca.fitting.overlay import camera_of
 from genlca.fitting.types import BodyFit
 from genlca.render.visibility import texel_visibility
+from genlca.tokenizer.delight import LightStats, albedo_and_shading, fit_light
 
 NEUTRAL_RGB = 0.5  # colour of texels no frame saw
 CHUNK = 8  # frames posed together
@@ -42,10 +46,13 @@ CHUNK = 8  # frames posed together
 
 @dataclass
 class Unprojection:
-    rgb: Tensor  # (3, R, R) float32 in [0, 1]
+    rgb: Tensor  # (3, R, R) float32 in [0, 1], as seen
     confidence: Tensor  # (R, R) float32 in [0, 1]
     count: Tensor  # (R, R) int32
     frames: int  # fitted frames used
+    albedo: Tensor  # (3, R, R) in [0, 1]: rgb with the video's light divided out; NEUTRAL_RGB where unseen
+    shading: Tensor  # (R, R): mean shading the texel was seen under (1 where unseen)
+    light: Tensor  # (4,) the video's light (genlca.tokenizer.delight)
 
     @property
     def seen(self) -> Tensor:
@@ -75,6 +82,7 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
     w_sum = torch.zeros(n)
     c_sum = torch.zeros(n, 3)
     count = torch.zeros(n, dtype=torch.int32)
+    light_stats = LightStats.zeros(n)
     used = 0
     fitted = fit.fitted.bool()
     pending: list[tuple[int, np.ndarray]] = []
@@ -95,6 +103,7 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
             w_sum.add_(weight)
             c_sum.add_(weight[:, None] * colors)
             count.add_(vis.int())
+            light_stats.add(weight, colors, normals)
             used += 1
         pending.clear()
 
@@ -107,10 +116,16 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
                 flush()
     if pending:
         flush()
-    rgb = torch.where(w_sum[:, None] > 0, c_sum / w_sum.clamp(min=1e-8)[:, None], torch.full_like(c_sum, NEUTRAL_RGB))
+    seen = w_sum[:, None] > 0
+    rgb = torch.where(seen, c_sum / w_sum.clamp(min=1e-8)[:, None], torch.full_like(c_sum, NEUTRAL_RGB))
+    light = fit_light(light_stats)
+    albedo, shading = albedo_and_shading(light_stats, light, w_sum)
+    albedo = torch.where(seen, albedo, torch.full_like(albedo, NEUTRAL_RGB))
     return Unprojection(rgb=scatter_texels(layout, rgb, NEUTRAL_RGB),
                         confidence=scatter_texels(layout, (1 - torch.exp(-w_sum))[:, None])[0],
-                        count=scatter_texels(layout, count[:, None])[0], frames=used)
+                        count=scatter_texels(layout, count[:, None])[0], frames=used,
+                        albedo=scatter_texels(layout, albedo, NEUTRAL_RGB),
+                        shading=scatter_texels(layout, shading[:, None], 1.0)[0], light=light)
 
 
 __all__ = ["NEUTRAL_RGB", "Unprojection", "sample_colors", "unproject_video"]
