@@ -8,18 +8,21 @@ import dagster as dg
 
 from assets.partitions import drops_partitions
 from assets.preview import image_markdown
+from assets.tokenizer_assets import model_dir
 from genlca.avatar import CHANNELS
 from genlca.body.uv_layout import uv_layout
 from genlca.showcase import RenderRequest, render_avatar
 from genlca.tokenizer.pipeline import tokenize_drop
 from genlca.tokenizer.preview import token_sheet
 from genlca.tokenizer.tokens import load_tokens
-from genlca.tokenizer.train import CONFIG_FILE, load_refiner
+from genlca.tokenizer.train import CONFIG_FILE, MODEL_FILE, load_refiner
 from orchestration.resources import ArtifactStore, BodyModelResource, DropsFolder
 
 
 class TokenSettings(dg.Config):
-    tokenizer: str = ""  # trained refiner folder (`genlca train-tokenizer`); "" = unprojection only
+    # "" = the `tokenizer_model` asset's refiner when it has been materialized, else unprojection only;
+    # "none" = unprojection only; anything else: a trained refiner folder (`genlca train-tokenizer`)
+    tokenizer: str = ""
     resolution: int = 128  # UV grid R (a trained refiner's own wins)
     min_seen_share: float = 0.15  # check: mean share of the UV charts that some frame saw
 
@@ -27,7 +30,7 @@ class TokenSettings(dg.Config):
 @dg.asset(
     partitions_def=drops_partitions,
     group_name="ingest",
-    deps=["body_fits"],
+    deps=["body_fits", "tokenizer_model"],
     kinds={"pytorch"},
     check_specs=[
         dg.AssetCheckSpec("finite_and_in_range", asset="avatar_tokens",
@@ -45,13 +48,14 @@ def avatar_tokens(context: dg.AssetExecutionContext, config: TokenSettings, drop
     out = store.path("tokens", drop, "x").parent
     body = body_model.load()
     resolution = config.resolution
-    refiner = None
-    if config.tokenizer:
-        refiner = load_refiner(config.tokenizer)
-        resolution = int(json.loads((Path(config.tokenizer) / CONFIG_FILE).read_text())["resolution"])
+    refiner, refiner_dir = None, tokenizer_folder(config.tokenizer, store)
+    if refiner_dir is not None:
+        refiner = load_refiner(refiner_dir)
+        resolution = int(json.loads((refiner_dir / CONFIG_FILE).read_text())["resolution"])
+    tokenizer_name = str(refiner_dir or "")
     layout = uv_layout(body, resolution)
     t0 = time.time()
-    rows = tokenize_drop(drops.path(drop), fits, out, body, layout, refiner, tokenizer_name=config.tokenizer)
+    rows = tokenize_drop(drops.path(drop), fits, out, body, layout, refiner, tokenizer_name=tokenizer_name)
     files = sorted(out.glob("*.safetensors"))
     bad = []
     for path in files:
@@ -68,7 +72,7 @@ def avatar_tokens(context: dg.AssetExecutionContext, config: TokenSettings, drop
         "videos": len(files),
         "failed": dg.MetadataValue.json({r["video"]: r["error"] for r in rows if r["error"]}),
         "seen_share": dg.MetadataValue.json(seen),
-        "tokenizer": config.tokenizer or "unprojection only",
+        "tokenizer": tokenizer_name or "unprojection only",
         "seconds": round(time.time() - t0, 1),
     }
     sheet = token_sheet(out)
@@ -83,3 +87,13 @@ def avatar_tokens(context: dg.AssetExecutionContext, config: TokenSettings, drop
         dg.AssetCheckResult(check_name="visibility_distribution", passed=mean_seen >= config.min_seen_share,
                             severity=dg.AssetCheckSeverity.WARN, metadata={"mean_seen_share": round(mean_seen, 4)}),
     ])
+
+
+def tokenizer_folder(setting: str, store: ArtifactStore) -> Path | None:
+    """The refiner folder TokenSettings.tokenizer names; None = unprojection only."""
+    if setting.lower() == "none":
+        return None
+    if setting:
+        return Path(setting)
+    default = model_dir(store)
+    return default if (default / MODEL_FILE).is_file() else None

@@ -1,6 +1,7 @@
 """`make demo`: the embedded default end to end through Dagster, recorded in $DAGSTER_HOME so
 `make ui` shows the runs: synthesize the default drop (params.yaml `synth:`) if it is not
-there, register it as a partition, materialize everything per drop, then the avatar showcase."""
+there, register it as a partition, train the tokenizer (on synthetic drops of its own),
+materialize everything per drop, build the token dataset, then the avatar showcase."""
 
 from __future__ import annotations
 
@@ -41,16 +42,23 @@ def main() -> int:
     with instance:
         if not instance.has_dynamic_partition(drops_partitions.name, drop_dir.name):
             instance.add_dynamic_partitions(drops_partitions.name, [drop_dir.name])
-        ok = _run("ingest_drop", instance, drop_dir.name) and _run("demo", instance)
+        ok = (_run("train_tokenizer", instance) and _run("ingest_drop", instance, drop_dir.name)
+              and _run("build_token_dataset", instance) and _run("demo", instance))
     root = Path(DATA).resolve()
     if not ok:
         print("demo FAILED; see the log above or `make ui`", file=sys.stderr)
         return 1
     print(f"\ndemo finished in {time.time() - t0:.0f} s. Results under {root}:")
+    summarized = {"drops": f"drops/{drop_dir.name}/  (videos + ground truth of the synthetic drop)",
+                  "tokenizer/synthetic": "tokenizer/synthetic/  (the tokenizer's synthetic train and val drops)"}
     for p in sorted(root.rglob("*")):
-        if p.is_file() and not p.name.startswith(".") and "drops" not in p.relative_to(root).parts[:1]:
-            print(f"  {p.relative_to(root)}  ({p.stat().st_size / 1e6:.2f} MB)")
-    print(f"  drops/{drop_dir.name}/  (videos + ground truth of the synthetic drop)")
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and not p.name.startswith(".") and not any(rel.startswith(f"{s}/") for s in summarized):
+            print(f"  {rel}  ({p.stat().st_size / 1e6:.2f} MB)")
+    for line in summarized.values():
+        print(f"  {line}")
+    print(f"Tokenizer model: {root / 'tokenizer' / 'model'}; tokens: {root / 'tokens' / drop_dir.name}; "
+          f"token dataset: {root / 'token_dataset'}")
     print("Browse the runs, assets and checks: make ui  (http://127.0.0.1:3000)")
     return 0
 

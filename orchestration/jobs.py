@@ -10,3 +10,9 @@ demo_job = dg.define_asset_job("demo", selection=dg.AssetSelection.groups("avata
 ingest_job = dg.define_asset_job("ingest_drop", selection=dg.AssetSelection.groups("ingest"),
                                  partitions_def=drops_partitions,
                                  description="Everything per drop, from raw videos on (one partition = one drop).")
+
+tokenizer_job = dg.define_asset_job("train_tokenizer", selection=dg.AssetSelection.groups("tokenizer"),
+                                    description="The tokenizer's refiner, trained on synthetic drops it makes.")
+
+dataset_job = dg.define_asset_job("build_token_dataset", selection=dg.AssetSelection.groups("datasets"),
+                                  description="The tokens of every drop as one data set: index, split, statistics.")

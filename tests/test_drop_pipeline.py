@@ -129,10 +129,12 @@ def test_a_synthetic_drop_mixed_with_broken_files_ingests_as_expected(tmp_path):
 
 
 def test_body_fits_then_tokens_materialize_after_raw_videos(tmp_path):
+    from assets.dataset_assets import token_dataset
     from assets.fit_assets import body_fits
     from assets.token_assets import avatar_tokens
     from genlca.data.synth import generate_drop
     from genlca.fitting.store import load_quality
+    from genlca.tokenizer.dataset import read_token_index
     from orchestration.resources import BodyModelResource
 
     drops_root = tmp_path / "drops"
@@ -158,3 +160,16 @@ def test_body_fits_then_tokens_materialize_after_raw_videos(tmp_path):
     md = result.asset_materializations_for_node("avatar_tokens")[0].metadata
     assert md["videos"].value == 1 and md["render"].value.startswith("![")
     assert md["uv_colour_and_visibility"].value.startswith("![")
+    assert md["tokenizer"].value == "unprojection only"  # no tokenizer_model in this store
+    # The dataset over every drop's tokens (one video: the split check has nothing to split).
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(drops_partitions.name, ["d1", "no-tokens-yet"])
+        result = dg.materialize([token_dataset], instance=instance,
+                                resources={"store": ArtifactStore(root=str(tmp_path / "data")),
+                                           "body_model": BodyModelResource()})
+    assert result.success
+    index = read_token_index(tmp_path / "data" / "token_dataset")
+    assert index[["drop", "video", "split"]].values.tolist() == [["d1", "vid_000", "train"]]
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    # Unprojection only: offset, rotation and opacity stay the template's, so those channels are constant.
+    assert checks == {"splits_non_empty": True, "stats_finite": True, "colours_vary": True}

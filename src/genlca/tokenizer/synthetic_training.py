@@ -1,0 +1,144 @@
+"""Training the tokenizer's refiner on synthetic drops it makes itself (the `tokenizer_model` asset).
+
+    data = SyntheticTrainingData(train_videos=16, val_videos=4, frames=8, size=128)
+    metrics = train_tokenizer_on_synthetic(data_root, model_dir, data, size="tiny", steps=100)
+
+A train and a validation drop are synthesized under DATA_ROOT (`train/`, `val/`, with a different
+seed each) unless drops with the same parameters are already there: each drop's
+`ground_truth/synth.json` records what made it (videos, frames, size, regime, seed, resolution,
+generator version), so changed parameters or a new generator regenerate it. Then
+`train.train_refiner` writes MODEL_DIR (model.safetensors, config.json, metrics.json).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from genlca.body.protocol import BodyModel
+from genlca.io_utils import atomic_path
+
+VAL_SEED_OFFSET = 10_000  # the validation drop's seed: far from any training seed someone would pick
+
+
+@dataclass(frozen=True)
+class SyntheticTrainingData:
+    """What the synthetic train and validation drops are made of."""
+
+    train_videos: int = 16  # many short videos: with a handful the refiner overfits and loses to unprojection
+    val_videos: int = 4
+    frames: int = 8
+    size: int = 128  # frame size (px)
+    regime: str = "mixed"
+    seed: int = 0
+    resolution: int = 128  # UV grid R of the ground truth (and of the trained refiner)
+
+
+def _drop_matches(drop: Path, want: dict) -> bool:
+    from genlca.data.synth.generator import GENERATOR_VERSION, READY
+
+    summary_file = drop / "ground_truth" / "synth.json"
+    if not ((drop / READY).is_file() and summary_file.is_file()):
+        return False
+    s = json.loads(summary_file.read_text())
+    have = {k: s.get(k) for k in ("frames", "size", "regime", "seed", "resolution")}
+    have["videos"] = len(s.get("videos", []))
+    return have == want and s.get("generator_version") == GENERATOR_VERSION
+
+
+def synthetic_drop(out: str | os.PathLike, videos: int, frames: int, size: int, regime: str, seed: int,
+                   resolution: int, progress: bool = False) -> bool:
+    """Make sure OUT is a synthetic drop of these parameters; True when an existing one was reused."""
+    from genlca.data.synth import generate_drop
+
+    want = {"videos": videos, "frames": frames, "size": size, "regime": regime, "seed": seed, "resolution": resolution}
+    if _drop_matches(Path(out), want):
+        return True
+    generate_drop(out, **want, progress=progress)  # replaces an earlier synthetic drop in place
+    return False
+
+
+def training_drops(root: str | os.PathLike, data: SyntheticTrainingData, progress: bool = False) -> dict:
+    """{'train': path, 'val': path, 'reused': {split: bool}} under ROOT, made or reused."""
+    if data.train_videos < 1 or data.val_videos < 1:
+        raise ValueError("need at least one training and one validation video")
+    root = Path(root)
+    common = {"frames": data.frames, "size": data.size, "regime": data.regime, "resolution": data.resolution}
+    reused = {
+        "train": synthetic_drop(root / "train", data.train_videos, seed=data.seed, progress=progress, **common),
+        "val": synthetic_drop(root / "val", data.val_videos, seed=data.seed + VAL_SEED_OFFSET, progress=progress,
+                              **common),
+    }
+    return {"train": root / "train", "val": root / "val", "reused": reused}
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Intra-op threads for the block (None/0: leave as is). On a shared CPU one thread is often
+    several times faster: OpenMP threads spin while waiting for a core another process holds."""
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | os.PathLike,
+                                 data: SyntheticTrainingData = SyntheticTrainingData(), body: BodyModel | None = None,
+                                 size: str = "tiny", steps: int = 100, batch_size: int = 4, lr: float = 2e-3,
+                                 seed: int = 0, threads: int | None = None, progress: bool = False) -> dict:
+    """Make/reuse the synthetic drops, train a refiner on them, write MODEL_DIR. Returns the
+    metrics of `train_refiner` plus 'drops' (paths) and 'reused' (which drops already existed)."""
+    from genlca.body import load_body_model
+    from genlca.body.uv_layout import uv_layout
+    from genlca.tokenizer.train import examples_from_drop, train_refiner
+
+    with torch_threads(threads):
+        drops = training_drops(data_root, data, progress=progress)
+        body = body or load_body_model()
+        layout = uv_layout(body, data.resolution)
+        train = examples_from_drop(drops["train"], body, layout, progress=progress)
+        val = examples_from_drop(drops["val"], body, layout, progress=progress)
+        metrics = train_refiner(train, val, model_dir, size=size, steps=steps, batch_size=batch_size, lr=lr,
+                                seed=seed, progress=progress,
+                                extra_config={"body_model": body.name, "synthetic_data": asdict(data),
+                                              "train_drops": [str(drops["train"])]})
+    return metrics | {"drops": {k: str(drops[k]) for k in ("train", "val")}, "reused": drops["reused"]}
+
+
+def loss_curve_png(losses: list[float], out: str | os.PathLike) -> Path | None:
+    """The training loss per step as a PNG; None when matplotlib is not installed (it is optional)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display: render to files only
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
+    steps = range(1, len(losses) + 1)
+    ax.plot(steps, losses, lw=0.8, alpha=0.4, label="per step")
+    smooth, ema = [], losses[0] if losses else 0.0
+    for x in losses:  # batches of a few videos are noisy: the trend is what matters
+        ema = 0.9 * ema + 0.1 * x
+        smooth.append(ema)
+    ax.plot(steps, smooth, lw=1.6, label="moving average")
+    ax.legend(fontsize=8)
+    ax.set(xlabel="step", ylabel="L1 on seen texels", yscale="log", title="refiner training loss")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(out)
+
+
+__all__ = ["SyntheticTrainingData", "VAL_SEED_OFFSET", "loss_curve_png", "synthetic_drop", "torch_threads",
+           "train_tokenizer_on_synthetic", "training_drops"]
