@@ -179,3 +179,20 @@ def test_render_a_token_file_with_unseen_parts_marked(drop, anny, layout128, tmp
 
     assert magenta_share(True) > 0.02  # one frame sees one side: the other side is marked
     assert magenta_share(False) < 0.002
+
+
+def test_recolor_scales_seen_colours_of_inputs_and_targets_alike():
+    from genlca.tokenizer.refine import FEATURES
+    from genlca.tokenizer.train import recolor
+
+    seen = torch.zeros(1, 4, 4, dtype=torch.bool)
+    seen[0, :2] = True
+    batch = {"features": torch.full((1, len(FEATURES), 4, 4), 0.5), "target": torch.full((1, 14, 4, 4), 0.5),
+             "seen": seen, "neutral": torch.zeros(1, 14, 4, 4)}
+    out = recolor(batch, torch.tensor([[1.2, 0.5, 3.0]]))
+    rgb = CHANNELS["rgb"]
+    assert torch.allclose(out["features"][0, 0:3, 0, 0], torch.tensor([0.6, 0.25, 1.0]))  # clipped like a camera
+    assert torch.equal(out["features"][0, 0:3, 0, 0], out["features"][0, 3:6, 0, 0])
+    assert torch.equal(out["target"][0, rgb, 0, 0], out["features"][0, 0:3, 0, 0])
+    assert torch.all(out["features"][0, :6, 3] == 0.5) and torch.all(out["target"][0, rgb, 3] == 0.5)  # unseen
+    assert torch.equal(out["features"][:, 6:], batch["features"][:, 6:]) and torch.all(batch["features"] == 0.5)

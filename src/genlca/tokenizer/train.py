@@ -78,7 +78,20 @@ def _stack(examples: list[dict]) -> dict[str, Tensor]:
     return {k: torch.stack([e[k] for e in examples]) for k in ("features", "neutral", "target", "seen")}
 
 
-def _module(model: Refiner, lr: float, steps: int):
+def recolor(batch: dict[str, Tensor], gain: Tensor) -> dict[str, Tensor]:
+    """The same videos with every albedo scaled per channel by `gain` (B, 3): the frames' colours,
+    as seen and de-lit, scale with it (clipped as a camera clips), the targets too. Synthetic
+    garments come from a short colour list; this keeps the refiner from learning that list."""
+    seen = batch["seen"][:, None].float()
+    g = 1 + (gain[:, :, None, None] - 1) * seen  # unseen texels keep their neutral input
+    features, target = batch["features"].clone(), batch["target"].clone()
+    features[:, 0:3] = (features[:, 0:3] * g).clamp(0, 1)
+    features[:, 3:6] = (features[:, 3:6] * g).clamp(0, 1)
+    target[:, CHANNELS["rgb"]] = (target[:, CHANNELS["rgb"]] * g).clamp(0, 1)
+    return batch | {"features": features, "target": target}
+
+
+def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0):
     import lightning as L
 
     class RefinerModule(L.LightningModule):
@@ -88,6 +101,9 @@ def _module(model: Refiner, lr: float, steps: int):
             self.losses: list[float] = []
 
         def training_step(self, batch, _):
+            if augment:
+                gain = 1 + augment * (2 * torch.rand(batch["features"].shape[0], 3, device=self.device) - 1)
+                batch = recolor(batch, gain)
             pred = self.model(batch["features"], batch["neutral"])
             loss = masked_l1(pred, batch["target"], batch["seen"])
             self.log("train/l1", loss, prog_bar=True)
@@ -104,8 +120,10 @@ def _module(model: Refiner, lr: float, steps: int):
 
 def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike, size: str = "small",
                   steps: int = 300, batch_size: int = 4, lr: float = 2e-3, seed: int = 0,
-                  accelerator: str = "auto", progress: bool = True, extra_config: dict | None = None) -> dict:
-    """Train a `Refiner_models[size]` and write the tokenizer model folder; returns its metrics."""
+                  accelerator: str = "auto", progress: bool = True, extra_config: dict | None = None,
+                  augment: float = 0.0) -> dict:
+    """Train a `Refiner_models[size]` and write the tokenizer model folder; returns its metrics.
+    `augment`: per-video colour gains drawn from 1 +- augment (`recolor`); 0 = off."""
     import lightning as L
     from safetensors.torch import save_file
 
@@ -116,7 +134,7 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
     L.seed_everything(seed, verbose=False)
     t0 = time.time()
     model = Refiner_models[size]()
-    module = _module(model, lr, steps)
+    module = _module(model, lr, steps, augment)
     data = [{k: v for k, v in e.items() if k != "name"} for e in train]
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch_size, len(data)), shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
