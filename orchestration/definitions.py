@@ -4,18 +4,19 @@ import os
 
 import dagster as dg
 
-from assets import avatar_assets, dataset_assets, drop_assets, fit_assets, token_assets, tokenizer_assets
-from orchestration.jobs import dataset_job, demo_job, ingest_job, tokenizer_job
+from assets import (avatar_assets, checkpoint_assets, dataset_assets, drop_assets, fit_assets, token_assets,
+                    tokenizer_assets)
+from orchestration.jobs import dataset_job, demo_job, ingest_job, model_job, tokenizer_job
 from orchestration.resources import ArtifactStore, BodyModelResource, DropsFolder
 from orchestration.sensors import drop_sensor
 
 DATA = os.environ.get("GENLCA_DATA", "data")
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([avatar_assets, dataset_assets, drop_assets, fit_assets, token_assets,
-                                        tokenizer_assets]),
+    assets=dg.load_assets_from_modules([avatar_assets, checkpoint_assets, dataset_assets, drop_assets, fit_assets,
+                                        token_assets, tokenizer_assets]),
     asset_checks=dg.load_asset_checks_from_modules([avatar_assets]),
-    jobs=[demo_job, ingest_job, tokenizer_job, dataset_job],
+    jobs=[demo_job, ingest_job, tokenizer_job, dataset_job, model_job],
     sensors=[drop_sensor],
     resources={
         "body_model": BodyModelResource(name=os.environ.get("GENLCA_BODY_MODEL", "anny"),

@@ -1,7 +1,8 @@
 """`make demo`: the embedded default end to end through Dagster, recorded in $DAGSTER_HOME so
 `make ui` shows the runs: synthesize the default drop (params.yaml `synth:`) if it is not
 there, register it as a partition, train the tokenizer (on synthetic drops of its own),
-materialize everything per drop, build the token dataset, then the avatar showcase."""
+materialize everything per drop, build the token dataset, train the GenLCA diffusion model on it,
+then the avatar showcase."""
 
 from __future__ import annotations
 
@@ -43,14 +44,16 @@ def main() -> int:
         if not instance.has_dynamic_partition(drops_partitions.name, drop_dir.name):
             instance.add_dynamic_partitions(drops_partitions.name, [drop_dir.name])
         ok = (_run("train_tokenizer", instance) and _run("ingest_drop", instance, drop_dir.name)
-              and _run("build_token_dataset", instance) and _run("demo", instance))
+              and _run("build_token_dataset", instance) and _run("train_genlca", instance) and _run("demo", instance))
     root = Path(DATA).resolve()
     if not ok:
         print("demo FAILED; see the log above or `make ui`", file=sys.stderr)
         return 1
     print(f"\ndemo finished in {time.time() - t0:.0f} s. Results under {root}:")
     summarized = {"drops": f"drops/{drop_dir.name}/  (videos + ground truth of the synthetic drop)",
-                  "tokenizer/synthetic": "tokenizer/synthetic/  (the tokenizer's synthetic train and val drops)"}
+                  "tokenizer/synthetic": "tokenizer/synthetic/  (the tokenizer's synthetic train and val drops)",
+                  "models/genlca": "models/genlca/  (GenLCA checkpoint: model.safetensors, checkpoint.json, "
+                                   "loss_curve.png, sample.png, checkpoints/, logs/)"}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
         if p.is_file() and not p.name.startswith(".") and not any(rel.startswith(f"{s}/") for s in summarized):
@@ -59,6 +62,8 @@ def main() -> int:
         print(f"  {line}")
     print(f"Tokenizer model: {root / 'tokenizer' / 'model'}; tokens: {root / 'tokens' / drop_dir.name}; "
           f"token dataset: {root / 'token_dataset'}")
+    print(f"GenLCA checkpoint: {root / 'models' / 'genlca'}  (try: genlca sample {root / 'models' / 'genlca'} "
+          f"--out sample.png)")
     print("Browse the runs, assets and checks: make ui  (http://127.0.0.1:3000)")
     return 0
 

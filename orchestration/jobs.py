@@ -16,3 +16,6 @@ tokenizer_job = dg.define_asset_job("train_tokenizer", selection=dg.AssetSelecti
 
 dataset_job = dg.define_asset_job("build_token_dataset", selection=dg.AssetSelection.groups("datasets"),
                                   description="The tokens of every drop as one data set: index, split, statistics.")
+
+model_job = dg.define_asset_job("train_genlca", selection=dg.AssetSelection.groups("model"),
+                                description="The GenLCA diffusion model, trained on the token dataset (with lineage).")

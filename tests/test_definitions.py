@@ -20,14 +20,17 @@ def test_definitions_load_and_validate():
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def("demo") is not None
     keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
-    assert {"template_avatar", "template_turntable", "raw_videos", "tokenizer_model", "token_dataset"} <= keys
+    assert {"template_avatar", "template_turntable", "raw_videos", "tokenizer_model", "token_dataset",
+            "genlca_checkpoint"} <= keys
     assert defs.resolve_job_def("ingest_drop").partitions_def is not None
-    assert all(defs.resolve_job_def(j) is not None for j in ("train_tokenizer", "build_token_dataset"))
+    assert all(defs.resolve_job_def(j) is not None for j in ("train_tokenizer", "build_token_dataset", "train_genlca"))
     graph = defs.resolve_asset_graph()
     checks = {k.name for k in graph.asset_check_keys}
-    assert {"refined_beats_unprojection", "splits_non_empty", "stats_finite", "colours_vary"} <= checks
+    assert {"refined_beats_unprojection", "splits_non_empty", "stats_finite", "colours_vary",
+            "loss_decreased"} <= checks
     assert dg.AssetKey("tokenizer_model") in graph.get(dg.AssetKey("avatar_tokens")).parent_keys
     assert dg.AssetKey("avatar_tokens") in graph.get(dg.AssetKey("token_dataset")).parent_keys
+    assert dg.AssetKey("token_dataset") in graph.get(dg.AssetKey("genlca_checkpoint")).parent_keys
     assert defs.resolve_sensor_def("drop_sensor") is not None
 
 

@@ -113,7 +113,8 @@ def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | 
     return metrics | {"drops": {k: str(drops[k]) for k in ("train", "val")}, "reused": drops["reused"]}
 
 
-def loss_curve_png(losses: list[float], out: str | os.PathLike) -> Path | None:
+def loss_curve_png(losses: list[float], out: str | os.PathLike, ylabel: str = "L1 on seen texels",
+                   title: str = "refiner training loss") -> Path | None:
     """The training loss per step as a PNG; None when matplotlib is not installed (it is optional)."""
     try:
         import matplotlib
@@ -131,7 +132,7 @@ def loss_curve_png(losses: list[float], out: str | os.PathLike) -> Path | None:
         smooth.append(ema)
     ax.plot(steps, smooth, lw=1.6, label="moving average")
     ax.legend(fontsize=8)
-    ax.set(xlabel="step", ylabel="L1 on seen texels", yscale="log", title="refiner training loss")
+    ax.set(xlabel="step", ylabel=ylabel, yscale="log", title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(out) as tmp:
