@@ -170,7 +170,8 @@ def test_quick_ablation_from_the_command_line(cache, tmp_path):
     from genlca.cli import app
 
     out = tmp_path / "abl.json"
-    r = CliRunner().invoke(app, ["evaluate", "ablation", "--json", str(out), "--quick", "--runs", str(tmp_path / "runs")])
+    args = ["evaluate", "ablation", "--json", str(out), "--quick", "--runs", str(tmp_path / "runs")]
+    r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     cfg = AblationConfig(**report["config"])

@@ -41,7 +41,8 @@ def token_l2(gen: Tensor, truth: Tensor, mask: Tensor) -> Tensor:
 
 
 def opacity(maps: Tensor) -> Tensor:
-    """(..., 14, R, R) -> (..., R, R) per-texel opacity as the avatar draws it (genlca.avatar.gaussians_from_texels clamps to [0, 1])."""
+    """(..., 14, R, R) -> (..., R, R) per-texel opacity as the avatar draws it (clamped to [0, 1], as
+    genlca.avatar.gaussians_from_texels does)."""
     return maps[..., CHANNELS["opacity"].start, :, :].clamp(0, 1)
 
 
