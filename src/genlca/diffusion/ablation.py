@@ -503,24 +503,44 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path | None = None, progres
     }
 
 
+# Column titles and number formats of the table.
+_SHORT = {"unobs_render_psnr_db": ("PSNR unobs. dB", ".2f"), "unobs_opacity_deficit": ("opacity deficit", ".3f"),
+          "unobs_token_l2": ("token L2 unobs.", ".3f"), "frechet": ("Frechet", ".1f"),
+          "obs_token_l2": ("token L2 obs.", ".3f")}
+
+
 def report_table(report: dict):
     """A rich Table of the report: one row per method (and the observation for scale), mean ± std over seeds."""
     from rich.table import Table
 
     metrics = [m for m in METRICS if any(m in v["mean"] for v in report["methods"].values())]
     arrows = {"higher": "↑", "lower": "↓", "zero": "→0"}
-    t = Table("method", *[f"{m} {arrows[METRICS[m][0]]}" for m in metrics],
-              title=f"ablation: {report['config']['seeds']} seeds x {report['config']['steps']} steps x "
-                    f"{report['config']['batch_size']} batch, {report['benchmark']['test_subjects']} held-out subjects")
+    cfg = report["config"]
+    t = Table("method", *[f"{_SHORT[m][0]} {arrows[METRICS[m][0]]}" for m in metrics],
+              title=f"ablation: {cfg['seeds']} seeds x {cfg['steps']} steps x {cfg['batch_size']} batch, "
+                    f"{report['benchmark']['test_subjects']} held-out subjects (mean ± std over seeds)")
     for method, v in report["methods"].items():
-        t.add_row(method, *[f"{v['mean'][m]:.4g} ± {v['std'][m]:.2g}" for m in metrics])
+        t.add_row(method, *[f"{v['mean'][m]:{_SHORT[m][1]}} ± {v['std'][m]:{_SHORT[m][1]}}" for m in metrics])
     obs = report.get("reference", {}).get("observation", {})
     if obs:
-        t.add_row("[dim](observation as is)[/dim]", *[f"[dim]{obs[m]:.4g}[/dim]" if m in obs else "" for m in metrics])
+        t.add_row("[dim]observation as is[/dim]",
+                  *[f"[dim]{obs[m]:{_SHORT[m][1]}}[/dim]" if m in obs else "" for m in metrics])
     return t
 
+
+def verdict_lines(report: dict) -> list[str]:
+    """One line per metric: visibility-aware's outcome against each method, margin vs seed spread."""
+    lines = []
+    for metric, v in report["verdict"].items():
+        if not isinstance(v, dict):
+            continue
+        fmt = _SHORT[metric][1]
+        parts = [f"{o['outcome']} vs {other} ({o['margin']:+{fmt}}, spread {o['spread']:{fmt}})"
+                 for other, o in v["vs"].items()]
+        lines.append(f"{_SHORT[metric][0]}: " + ", ".join(parts))
+    return lines
 
 __all__ = ["AblationConfig", "Benchmark", "BenchmarkConfig", "DECISIVE", "FILLS", "METHODS", "METRICS", "ORACLE",
            "build_benchmark", "evaluate_model", "evaluation_normalizer", "load_benchmark", "method_normalizer",
            "method_training_set", "quick_config", "report_table", "run_ablation", "score_maps", "summarize",
-           "training_dataset", "verdict"]
+           "training_dataset", "verdict", "verdict_lines"]
