@@ -65,3 +65,15 @@ def proc_busy() -> tuple[float, float, float] | None:
     busy = v[0] + v[1] + v[2] + sum(v[5:8])  # user nice system irq softirq steal
     own = os.times()
     return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), own.user + own.system
+
+
+def write_result(out, result: dict, print_table) -> None:
+    """Write the benchmark's JSON (folders made), print its table and where it went."""
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print_table(result)
+    print(f"wrote {out}")

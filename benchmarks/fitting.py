@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import RESULTS, base_machine_info, loadavg, proc_busy  # noqa: E402  (benchmarks/ is on sys.path)
+from common import RESULTS, base_machine_info, loadavg, proc_busy, write_result  # noqa: E402  (benchmarks/ is on sys.path)
 
 DEFAULT_OUT = RESULTS / "fitting.json"
 
@@ -138,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
               "drop": str(a.drop) if a.drop else {"synthetic": True, "videos": a.videos, "frames": a.frames,
                                                   "size": a.size, "regime": a.regime, "seed": a.seed},
               **result}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=1))
-    print_table(result)
-    print(f"wrote {a.out}")
+    write_result(a.out, result, print_table)
     return 0
 
 

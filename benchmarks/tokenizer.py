@@ -16,7 +16,6 @@ processes kept the machine (`others_busy_cores`; these machines are shared).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, base_machine_info, loadavg, proc_busy  # noqa: E402  (benchmarks/ is on sys.path)
+from common import RESULTS, base_machine_info, loadavg, proc_busy, write_result  # noqa: E402  (benchmarks/ is on sys.path)
 
 DEFAULT_OUT = RESULTS / "tokenizer.json"
 
@@ -133,10 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"machine": {**info, "loadavg_end": loadavg()},
               "drop": str(a.drop) if a.drop else {"synthetic": True, "videos": a.videos, "frames": a.frames,
                                                   "seed": a.seed}, **result}
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(result, indent=1))
-    print_table(result)
-    print(f"wrote {a.out}")
+    write_result(a.out, result, print_table)
     return 0
 
 

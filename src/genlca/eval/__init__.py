@@ -2,6 +2,7 @@
 
 from genlca.eval.metrics import (
     frechet_distance,
+    masked_render_psnr,
     opacity,
     opacity_deficit,
     token_features,
@@ -10,5 +11,5 @@ from genlca.eval.metrics import (
     unobserved_render_psnr,
 )
 
-__all__ = ["frechet_distance", "opacity", "opacity_deficit", "token_features", "token_l2", "unobserved_mask",
+__all__ = ["frechet_distance", "masked_render_psnr", "opacity", "opacity_deficit", "token_features", "token_l2", "unobserved_mask",
            "unobserved_render_psnr"]

@@ -53,27 +53,32 @@ def opacity_deficit(gen: Tensor, truth: Tensor, mask: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def unobserved_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, unseen: Tensor, body: BodyModel,
-                           layout: UVLayout, views: int = 4, size: int = 128) -> float:
-    """PSNR (dB) of renders of `gen` against renders of `truth` over the pixels where the `unseen` (R, R) texels
-    are drawn. Mirrors genlca.tokenizer.pipeline.render_psnr (A-pose, `views` cameras framing the truth at
-    size², black background), with one change: the pixel mask is the unseen-texel indicator rendered with the
-    TRUE Gaussians (> 0.5, on the true silhouette), not the generation's, so every method is scored on the same
-    pixels; a generation that leaves holes there is compared as black against the truth."""
+def masked_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, texels: Tensor, body: BodyModel,
+                       layout: UVLayout, views: int = 4, size: int = 128, mask_geometry: str = "truth") -> float:
+    """PSNR (dB) of renders of `gen` against renders of `truth` (A-pose, `views` cameras framing the truth at
+    size², black background) over the pixels where the `texels` (R, R) bool are drawn: their indicator
+    rendered with the geometry of `mask_geometry` ("truth" or "gen") > 0.5, on the true silhouette."""
     from genlca.render.renderer import render
     from genlca.render.views import view_cameras
 
     g_gen = to_gaussians(gen, body, layout)
     g_true = to_gaussians(truth, body, layout)
-    indicator = unseen.flatten()[layout.texels].float()[:, None].expand(-1, 3)
-    g_unseen = replace(g_true, colors=indicator)
+    indicator = texels.flatten()[layout.texels].float()[:, None].expand(-1, 3)
+    g_mask = replace(g_true if mask_geometry == "truth" else g_gen, colors=indicator)
     sq, n = 0.0, 0
     for cam in view_cameras(g_true, views, size):
-        a, b, u = (render(g, cam, background=(0.0, 0.0, 0.0), backend="torch") for g in (g_gen, g_true, g_unseen))
-        mask = (u.rgb[..., 0] > 0.5) & (b.alpha > 0.5)
+        a, b, m = (render(g, cam, background=(0.0, 0.0, 0.0), backend="torch") for g in (g_gen, g_true, g_mask))
+        mask = (m.rgb[..., 0] > 0.5) & (b.alpha > 0.5)
         sq += float(((a.rgb - b.rgb)[mask] ** 2).sum())
         n += int(mask.sum()) * 3
     return -10 * math.log10(max(sq / n, 1e-10)) if n else math.nan
+
+
+def unobserved_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, unseen: Tensor, body: BodyModel,
+                           layout: UVLayout, views: int = 4, size: int = 128) -> float:
+    """`masked_render_psnr` over the `unseen` (R, R) texels, masked with the TRUE geometry so every method
+    is scored on the same pixels; a generation that leaves holes there is compared as black."""
+    return masked_render_psnr(gen, truth, unseen, body, layout, views, size, mask_geometry="truth")
 
 
 #################################################################################
@@ -124,4 +129,4 @@ def frechet_distance(a: Tensor, b: Tensor) -> float:
 
 
 __all__ = ["frechet_distance", "opacity", "opacity_deficit", "token_features", "token_l2", "unobserved_mask",
-           "unobserved_render_psnr"]
+           "masked_render_psnr", "unobserved_render_psnr"]

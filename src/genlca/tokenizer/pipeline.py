@@ -6,13 +6,11 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
-from genlca.avatar import CHANNELS, GaussianAvatar, to_gaussians
+from genlca.avatar import CHANNELS, GaussianAvatar
 from genlca.body.protocol import BodyModel
 from genlca.body.uv_layout import UVLayout
 from genlca.data.ingest import sha256_file
@@ -70,25 +68,14 @@ def tokenize_drop(drop_dir: str | os.PathLike, fits_dir: str | os.PathLike, out_
     return rows
 
 
-@torch.no_grad()
 def render_psnr(tokens: AvatarTokens, truth: GaussianAvatar, body: BodyModel, layout: UVLayout, views: int = 4,
                 size: int = 256) -> float:
     """PSNR (dB) of renders of the token avatar against renders of the true avatar, both in the
     A-pose from the same `views` cameras at size², over the pixels where texels the tokens saw
     are drawn (a render of the seen-texel indicator > 0.5, on the true body's silhouette)."""
-    from genlca.render.renderer import render
-    from genlca.render.views import view_cameras
+    from genlca.eval.metrics import masked_render_psnr
 
-    g_tok = to_gaussians(tokens.avatar(), body, layout)
-    g_true = to_gaussians(truth, body, layout)
-    g_seen = replace(g_tok, colors=(tokens.count.flatten()[layout.texels] > 0).float()[:, None].expand(-1, 3))
-    sq, n = 0.0, 0
-    for cam in view_cameras(g_true, views, size):
-        a, b, seen = (render(g, cam, background=(0.0, 0.0, 0.0), backend="torch") for g in (g_tok, g_true, g_seen))
-        mask = (seen.rgb[..., 0] > 0.5) & (b.alpha > 0.5)
-        sq += float(((a.rgb - b.rgb)[mask] ** 2).sum())
-        n += int(mask.sum()) * 3
-    return -10 * math.log10(max(sq / n, 1e-10)) if n else math.nan
+    return masked_render_psnr(tokens.avatar(), truth, tokens.count > 0, body, layout, views, size, mask_geometry="gen")
 
 
 def evaluate_tokens(drop_dir: str | os.PathLike, tokens_dir: str | os.PathLike, body: BodyModel, layout: UVLayout,
