@@ -47,6 +47,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Sampler
 
+from genlca.data.ingest import sha256_file
 from genlca.diffusion.data import Normalizer, TokenMapsDataset, partial_condition
 from genlca.diffusion.flow import MODES, FlowConfig, training_loss
 from genlca.diffusion.model import GenLCA_models, GenLCADiT, model_from_config
@@ -367,7 +368,7 @@ def export(ema: GenLCADiT, normalizer: Normalizer, out_dir: Path, cfg: TrainConf
     meta = {
         "format_version": FORMAT_VERSION, "kind": "genlca_checkpoint",
         "model": ema.config, "train": asdict(cfg), "config_hash": config_hash(cfg),
-        "weights": WEIGHTS_FILE, "normalizer": NORMALIZER_FILE, "weights_sha256": _sha256(out_dir / WEIGHTS_FILE),
+        "weights": WEIGHTS_FILE, "normalizer": NORMALIZER_FILE, "weights_sha256": sha256_file(out_dir / WEIGHTS_FILE),
         "body_model": dataset.body_model, "resolution": dataset.resolution, "shape_dim": dataset.shape_dim,
         "text_model": text_model,  # None: trained without text conditioning
         "dataset": {"version": dataset.version, "samples": len(dataset)},
@@ -376,14 +377,6 @@ def export(ema: GenLCADiT, normalizer: Normalizer, out_dir: Path, cfg: TrainConf
     with atomic_path(out_dir / META_FILE) as tmp:
         tmp.write_text(json.dumps(meta, indent=1, default=str) + "\n")
     return out_dir / META_FILE
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def checkpoint_dir(path: str | os.PathLike) -> Path:
