@@ -13,8 +13,9 @@ from assets.preview import image_markdown
 from genlca.diffusion.data import load_token_dataset
 from genlca.diffusion.train import (META_FILE, TrainConfig, archive_parent, can_resume, config_hash, git_commit,
                                     sample_tokens, train_diffusion)
+from genlca.plots import loss_curve_png
+from genlca.threads import torch_threads
 from genlca.tokenizer.dataset import INDEX_FILE
-from genlca.tokenizer.synthetic_training import loss_curve_png, torch_threads
 from orchestration.resources import ArtifactStore, BodyModelResource
 
 REPO = Path(__file__).resolve().parents[1]

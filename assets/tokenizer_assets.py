@@ -6,7 +6,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.preview import image_markdown
-from genlca.tokenizer.synthetic_training import SyntheticTrainingData, loss_curve_png, train_tokenizer_on_synthetic
+from genlca.plots import loss_curve_png
+from genlca.tokenizer.synthetic_training import SyntheticTrainingData, train_tokenizer_on_synthetic
 from genlca.tokenizer.train import MODEL_FILE
 from orchestration.resources import ArtifactStore, BodyModelResource
 

@@ -2,7 +2,7 @@
 `make ui` shows the runs: synthesize the default drop (params.yaml `synth:`) if it is not
 there, register it as a partition, train the tokenizer (on synthetic drops of its own),
 materialize everything per drop, build the token dataset, train the GenLCA diffusion model on it,
-then the avatar showcase."""
+then the avatar showcase: the template, and an avatar generated, edited and animated."""
 
 from __future__ import annotations
 
@@ -62,8 +62,12 @@ def main() -> int:
         print(f"  {line}")
     print(f"Tokenizer model: {root / 'tokenizer' / 'model'}; tokens: {root / 'tokens' / drop_dir.name}; "
           f"token dataset: {root / 'token_dataset'}")
-    print(f"GenLCA checkpoint: {root / 'models' / 'genlca'}  (try: genlca sample {root / 'models' / 'genlca'} "
-          f"--out sample.png)")
+    print(f"GenLCA checkpoint: {root / 'models' / 'genlca'}")
+    gen = root / "avatars" / "generated"
+    print(f"Generated avatar: {gen / 'avatar.ply'} (views: {gen / 'avatar.png'})\n"
+          f"Edited avatar:    {gen / 'edited.ply'} (before | after: {gen / 'edit.png'})\n"
+          f"Animation:        {gen / 'walk.mp4'}\n"
+          f"Try: genlca generate --text \"a man in a blue t-shirt and grey shorts\" --out me.ply --grid me.png")
     print("Browse the runs, assets and checks: make ui  (http://127.0.0.1:3000)")
     return 0
 

@@ -5,7 +5,8 @@ import dagster as dg
 from assets.partitions import drops_partitions
 
 demo_job = dg.define_asset_job("demo", selection=dg.AssetSelection.groups("avatars"),
-                               description="The template avatar and its turntable.")
+                               description="The template avatar and its turntable; an avatar generated, edited and "
+                                           "animated with the GenLCA checkpoint.")
 
 ingest_job = dg.define_asset_job("ingest_drop", selection=dg.AssetSelection.groups("ingest"),
                                  partitions_def=drops_partitions,

@@ -449,5 +449,173 @@ def sample_cmd(checkpoint: Path = typer.Argument(..., help="Checkpoint folder wr
     console.print(f"sampled in {time.time() - t0:.1f} s (seed {seed}, {steps} {method} steps)")
 
 
+# ----------------------------------------------------------------------------- avatars for users
+CheckpointOpt = typer.Option(None, "--checkpoint", "-c", help="GenLCA checkpoint folder (default: the one "
+                             "`make demo` trains, $GENLCA_DATA/models/genlca).")
+
+
+def _generator(checkpoint: Optional[Path]):
+    from genlca.generation.generator import AvatarGenerator
+    from genlca.paths import default_checkpoint
+
+    path = checkpoint or default_checkpoint()
+    try:
+        return AvatarGenerator(path)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(f"{e}\n(train one with `make demo` or `genlca train`, or pass --checkpoint)")
+
+
+def _sampler_options(seed: int, steps: int, cfg: float, cfg_image: float, method: str):
+    from genlca.generation.generator import SamplerOptions
+
+    if method not in ("heun", "euler"):
+        _fail(f"--method must be heun or euler, got {method!r}")
+    return SamplerOptions(steps=steps, method=method, cfg_text=cfg, cfg_image=cfg_image, seed=seed)
+
+
+def _write_avatar(tokens, out: Path, turntable: Optional[Path] = None, grid_png: Optional[Path] = None,
+                  size: int = 384, views: int = 4) -> None:
+    from genlca.generation.generator import save_avatar
+    from genlca.showcase import RenderRequest, render_avatar
+
+    path = save_avatar(tokens, out)
+    console.print(f"wrote {path}")
+    if turntable or grid_png:
+        info = render_avatar(RenderRequest(avatar=str(path), out=str(grid_png) if grid_png else None, views=views,
+                                           size=size, turntable=str(turntable) if turntable else None), progress=True)
+        for key in ("image", "turntable"):
+            if key in info:
+                console.print(f"wrote {info[key]}")
+
+
+@app.command("generate")
+def generate_cmd(
+        out: Path = typer.Option(..., "--out", "-o", help="Avatar .ply (or .safetensors tokens); with --prompts, "
+                                 "a folder."),
+        text: str = typer.Option("", "--text", "-t", help="What the avatar looks like."),
+        image: Optional[Path] = typer.Option(None, "--image", help="A photo of a person (full body or waist up): "
+                                             "the avatar keeps what it shows and the model completes the rest."),
+        prompts: Optional[Path] = typer.Option(None, "--prompts", help="Batch mode: a text file, one prompt per "
+                                               "line; writes OUT/<nnn>.ply and OUT/contact_sheet.png."),
+        seed: int = typer.Option(0), steps: int = typer.Option(30, help="Sampler steps."),
+        cfg: float = typer.Option(3.0, help="Classifier-free guidance scale of the text."),
+        cfg_image: float = typer.Option(1.0, help="Guidance scale of the photo (1 = plain conditional)."),
+        method: str = typer.Option("heun", help="heun | euler."),
+        checkpoint: Optional[Path] = CheckpointOpt,
+        tokenizer: Optional[Path] = typer.Option(None, help="--image: trained tokenizer folder (default: "
+                                                 "unprojection)."),
+        turntable: Optional[Path] = typer.Option(None, help="Also write a turntable .mp4."),
+        grid: Optional[Path] = typer.Option(None, help="Also write a PNG of the avatar from several sides."),
+        size: int = typer.Option(384, help="Render size (px) of --turntable / --grid / the contact sheet.")):
+    """Generate an avatar from text, from a photo (+ text), or one per line of a prompts file."""
+    if sum(x is not None for x in (image, prompts)) > 1:
+        _fail("give --image or --prompts, not both")
+    opts = _sampler_options(seed, steps, cfg, cfg_image, method)
+    t0 = time.time()
+    gen = _generator(checkpoint)
+    try:
+        if prompts is not None:
+            _generate_batch(gen, prompts, out, opts, size)
+        elif image is not None:
+            from genlca.body import BodyConfig, load_body_model
+            from genlca.generation.photo import tokenize_photo
+
+            body = load_body_model(BodyConfig(name=gen.body_model))
+            photo = tokenize_photo(image, body, gen.resolution, out.parent / f"{out.stem}_fit", tokenizer)
+            console.print(f"fitted the photo (keypoints within {photo.keypoint_error:.1%} of the person's height; "
+                          f"overlay {photo.overlay_file}); it shows {photo.seen_share:.0%} of the body")
+            [avatar] = gen.complete([photo.tokens], [text], opts)
+            _write_avatar(avatar, out, turntable, grid, size)
+        else:
+            [avatar] = gen.from_text([text], opts)
+            _write_avatar(avatar, out, turntable, grid, size)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    console.print(f"generated in {time.time() - t0:.1f} s (seed {seed}, {steps} {method} steps, cfg {cfg})")
+
+
+def _generate_batch(gen, prompts_file: Path, out: Path, opts, size: int) -> None:
+    import json
+
+    from genlca.generation.generator import save_avatar
+    from genlca.generation.sheet import contact_sheet
+
+    if not prompts_file.is_file():
+        raise FileNotFoundError(f"{prompts_file}: no such prompts file")
+    prompts = [line.strip() for line in prompts_file.read_text().splitlines() if line.strip()]
+    if not prompts:
+        raise ValueError(f"{prompts_file}: no prompt in it (one per line)")
+    out.mkdir(parents=True, exist_ok=True)
+    avatars = gen.from_text(prompts, opts)
+    paths = [save_avatar(a, out / f"{i:03d}.ply") for i, a in enumerate(avatars)]
+    sheet = contact_sheet(avatars, prompts, out / "contact_sheet.png", size=min(size, 256))
+    (out / "prompts.json").write_text(json.dumps([{"file": p.name, "prompt": t} for p, t in zip(paths, prompts)],
+                                                 indent=1))
+    console.print(f"wrote {len(paths)} avatars to {out}/ and {sheet}")
+
+
+@app.command("edit")
+def edit_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (from `genlca generate`) or token file."),
+             region: str = typer.Option(..., "--region", "-r", help="upper_body | lower_body | head | hair | arms | "
+                                        "legs | feet."),
+             text: str = typer.Option(..., "--text", "-t", help="What the region should look like (the whole "
+                                      "avatar's description works best)."),
+             out: Path = typer.Option(..., "--out", "-o", help="Edited avatar .ply (or .safetensors)."),
+             strength: float = typer.Option(1.0, help="1: regenerate the region; below 1: change it partly "
+                                            "(SDEdit from its current look)."),
+             seed: int = typer.Option(0), steps: int = typer.Option(30), cfg: float = typer.Option(3.0),
+             method: str = typer.Option("heun"), checkpoint: Optional[Path] = CheckpointOpt,
+             grid: Optional[Path] = typer.Option(None, help="Also write a PNG: before | after, several sides."),
+             size: int = typer.Option(256)):
+    """Regenerate one body region of an avatar under a new prompt, keeping the rest."""
+    from genlca.generation.generator import load_avatar_tokens, save_avatar
+
+    if not 0 < strength <= 1:
+        _fail(f"--strength must lie in (0, 1], got {strength}")
+    opts = _sampler_options(seed, steps, cfg, 1.0, method)
+    t0 = time.time()
+    gen = _generator(checkpoint)
+    try:
+        before = load_avatar_tokens(avatar)
+        after = gen.edit(before, region, text, strength, opts)
+        path = save_avatar(after, out)
+        console.print(f"wrote {path} ({after.meta['region_share']:.0%} of the surface regenerated)")
+        if grid:
+            from genlca.generation.sheet import contact_sheet
+
+            contact_sheet([before, after], ["before", f"after: {region}"], grid, size=size, views=4, columns=1)
+            console.print(f"wrote {grid}")
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    console.print(f"edited in {time.time() - t0:.1f} s")
+
+
+@app.command("animate")
+def animate_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca) or token file."),
+                motion: str = typer.Option("walk", "--motion", help="walk | wave | turn, a fits file "
+                                           "(`genlca fit` output, .safetensors) or a video to take the motion from."),
+                out: Path = typer.Option(..., "--out", "-o", help="Output .mp4."),
+                seconds: float = typer.Option(2.0, help="Length of a procedural motion."),
+                fps: float = typer.Option(24.0), size: int = typer.Option(384),
+                azimuth: float = typer.Option(20.0, help="Camera direction (degrees from the front)."),
+                backend: str = typer.Option("auto", help="auto | torch | gsplat (CUDA).")):
+    """Drive an avatar with a motion and render it to a video."""
+    from genlca.body import BodyConfig, load_body_model
+    from genlca.generation.animate import animate, load_clip
+    from genlca.generation.generator import load_avatar_tokens
+
+    t0 = time.time()
+    try:
+        tokens = load_avatar_tokens(avatar)
+        body = load_body_model(BodyConfig(name=tokens.body_model))
+        clip = load_clip(motion, body, seconds, fps)
+        r = animate(tokens, clip, out, body, size=size, azimuth=azimuth, backend=backend, progress=True)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    state = "intact" if r["intact"] else "[red]NOT intact[/red]"
+    console.print(f"wrote {r['path']}: {r['frames']} frames of {r['motion']} ({r['seconds']} s); avatar {state} "
+                  f"(Gaussians at most {r['max_excursion_m'] * 100:.1f} cm outside the body's box); "
+                  f"{time.time() - t0:.1f} s")
+
 if __name__ == "__main__":
     app()

@@ -23,3 +23,13 @@ def configure_cache_env() -> None:
     """Point Anny and Warp at our cache before they are imported (they read env at import)."""
     os.environ.setdefault("ANNY_CACHE_DIR", str(anny_cache_dir()))
     os.environ.setdefault("WARP_CACHE_PATH", str(warp_cache_dir()))
+
+
+def data_root() -> Path:
+    """Where the pipeline writes its outputs (drops, tokens, models): `$GENLCA_DATA`, else ./data."""
+    return Path(os.environ.get("GENLCA_DATA", "data"))
+
+
+def default_checkpoint() -> Path:
+    """The checkpoint the `genlca_checkpoint` asset (and `make demo`) writes."""
+    return data_root() / "models" / "genlca"

@@ -439,7 +439,7 @@ def run_ablation(cfg: AblationConfig, out_dir: str | Path | None = None, progres
     from genlca.body.uv_layout import uv_layout
     from genlca.diffusion.train import load_checkpoint
     from genlca.eval.metrics import frechet_distance, token_features
-    from genlca.tokenizer.synthetic_training import torch_threads
+    from genlca.threads import torch_threads
 
     t_start = time.time()
     out_dir = Path(out_dir) if out_dir else runs_dir(cfg)

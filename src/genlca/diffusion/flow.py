@@ -184,18 +184,32 @@ def guidance_terms(has_text: bool, has_image: bool, cfg_text: float,
 @torch.no_grad()
 def sample(model, num_samples: int, steps: int = 50, method: str = "heun", text: dict | None = None,
            cond: dict | None = None, cfg_text: float = 1.0, cfg_image: float = 1.0, seed: int = 0,
-           generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Generate (maps (N, 14, R, R), shape (N, S)) in the model's normalized space, from t = 1 to 0 in `steps`
-    uniform steps. text / cond: batched like the model's inputs (N rows), None = unconditional. Heun makes two
-    model evaluations per step except the last (to t = 0, Euler, as EDM). Deterministic for a given seed
-    (or generator); texels outside the chart are zero."""
+           generator: torch.Generator | None = None, init: Tensor | None = None, t_start: float = 1.0,
+           known_shape: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Generate (maps (N, 14, R, R), shape (N, S)) in the model's normalized space, from t = t_start to 0 in
+    `steps` uniform steps. text / cond: batched like the model's inputs (N rows), None = unconditional. Heun
+    makes two model evaluations per step except the last (to t = 0, Euler, as EDM). Deterministic for a given
+    seed (or generator); texels outside the chart are zero.
+    init (N, 14, R, R) with t_start < 1: SDEdit, start from init noised to t_start (strength = t_start).
+    known_shape (N, S): the body shape is given (a fitted photo, an avatar being edited): it is held on its
+    path point (1 - t) shape + t noise at every step, so the maps are generated for that body."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if not 0 < t_start <= 1:
+        raise ValueError(f"t_start (strength) must lie in (0, 1], got {t_start}")
+    if t_start < 1 and init is None:
+        raise ValueError("t_start < 1 starts from an existing avatar: give init")
     device = next(model.parameters()).device
     generator = generator if generator is not None else torch.Generator().manual_seed(seed)
     R, C, S = model.input_size, model.in_channels, model.shape_dim
     x = _randn((num_samples, C, R, R), generator, device)
     s = _randn((num_samples, S), generator, device)
+    s_noise = s.clone()
+    if init is not None:
+        x = interpolate(init.to(device, x.dtype), x, torch.full((num_samples,), float(t_start), device=device))
+    if known_shape is not None:
+        known_shape = known_shape.to(device, s.dtype).reshape(num_samples, S)
+        s = (1 - t_start) * known_shape + t_start * s_noise
 
     text, cond = _to(text_dict(text), device), _to(cond, device)
     terms = guidance_terms(text is not None, cond is not None, cfg_text, cfg_image)
@@ -216,14 +230,18 @@ def sample(model, num_samples: int, steps: int = 50, method: str = "heun", text:
 
     was_training = model.training
     model.eval()
-    ts = torch.linspace(1, 0, steps + 1).tolist()
+    ts = torch.linspace(t_start, 0, steps + 1).tolist()
     for t, t_next in zip(ts[:-1], ts[1:]):
         dt = t_next - t
         v, vs = velocity(x, s, t)
         x_next, s_next = x + dt * v, s + dt * vs
+        if known_shape is not None:
+            s_next = (1 - t_next) * known_shape + t_next * s_noise
         if method == "heun" and t_next > 0:
             v2, vs2 = velocity(x_next, s_next, t_next)
             x_next, s_next = x + dt * (v + v2) / 2, s + dt * (vs + vs2) / 2
+            if known_shape is not None:
+                s_next = (1 - t_next) * known_shape + t_next * s_noise
         x, s = x_next, s_next
     model.train(was_training)
     return x * model.chart.to(x.dtype), s

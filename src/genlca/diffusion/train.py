@@ -297,7 +297,7 @@ def train_diffusion(dataset: TokenMapsDataset, out_dir: str | os.PathLike, cfg: 
     from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.utilities import rank_zero_only
 
-    from genlca.tokenizer.synthetic_training import torch_threads
+    from genlca.threads import torch_threads
 
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / CKPT_DIR

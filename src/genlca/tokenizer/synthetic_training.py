@@ -12,16 +12,14 @@ generator version), so changed parameters or a new generator regenerate it. Then
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import torch
 
 from genlca.body.protocol import BodyModel
-from genlca.io_utils import atomic_path
+from genlca.threads import torch_threads
 
 VAL_SEED_OFFSET = 10_000  # the validation drop's seed: far from any training seed someone would pick
 
@@ -77,19 +75,6 @@ def training_drops(root: str | os.PathLike, data: SyntheticTrainingData, progres
     return {"train": root / "train", "val": root / "val", "reused": reused}
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Intra-op threads for the block (None/0: leave as is). On a shared CPU one thread is often
-    several times faster: OpenMP threads spin while waiting for a core another process holds."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | os.PathLike,
                                  data: SyntheticTrainingData = SyntheticTrainingData(), body: BodyModel | None = None,
                                  size: str = "tiny", steps: int = 100, batch_size: int = 4, lr: float = 2e-3,
@@ -113,33 +98,5 @@ def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | 
     return metrics | {"drops": {k: str(drops[k]) for k in ("train", "val")}, "reused": drops["reused"]}
 
 
-def loss_curve_png(losses: list[float], out: str | os.PathLike, ylabel: str = "L1 on seen texels",
-                   title: str = "refiner training loss") -> Path | None:
-    """The training loss per step as a PNG; None when matplotlib is not installed (it is optional)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display: render to files only
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    fig, ax = plt.subplots(figsize=(5, 3), dpi=100)
-    steps = range(1, len(losses) + 1)
-    ax.plot(steps, losses, lw=0.8, alpha=0.4, label="per step")
-    smooth, ema = [], losses[0] if losses else 0.0
-    for x in losses:  # batches of a few videos are noisy: the trend is what matters
-        ema = 0.9 * ema + 0.1 * x
-        smooth.append(ema)
-    ax.plot(steps, smooth, lw=1.6, label="moving average")
-    ax.legend(fontsize=8)
-    ax.set(xlabel="step", ylabel=ylabel, yscale="log", title=title)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return Path(out)
-
-
-__all__ = ["SyntheticTrainingData", "VAL_SEED_OFFSET", "loss_curve_png", "synthetic_drop", "torch_threads",
+__all__ = ["SyntheticTrainingData", "VAL_SEED_OFFSET", "synthetic_drop",
            "train_tokenizer_on_synthetic", "training_drops"]

@@ -1,0 +1,296 @@
+"""Avatars for users: text-to-avatar, completion of a partial avatar, editing, animation, and their CLI.
+
+The model under test is a tiny GenLCA trained (~20 s) on two versions of one synthetic subject that differ only
+in the colour of the top ("a person in a red top" / "... green top"): small enough to overfit, so the tests
+can check that text, edits and completions do what a user expects, not only that they run."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from genlca.avatar import CHANNELS
+
+R = 32
+RED, GREEN = (0.8, 0.1, 0.1), (0.1, 0.6, 0.2)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def layout32(anny):
+    from genlca.body.uv_layout import uv_layout
+
+    return uv_layout(anny, R)
+
+
+@pytest.fixture(scope="module")
+def subject(anny):
+    from genlca.data.synth.subject import sample_subject
+
+    return sample_subject(np.random.default_rng(0), anny)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, anny, layout32, subject):
+    from genlca.data.synth.generator import subject_avatar
+    from genlca.diffusion.data import Normalizer, TokenMapsDataset
+    from genlca.diffusion.text import TextEncoder
+    from genlca.diffusion.train import TrainConfig, train_diffusion
+
+    torch.set_num_threads(1)
+    maps, captions = [], []
+    for color, word in ((RED, "red"), (GREEN, "green")):
+        avatar, regions, _ = subject_avatar(anny, layout32, subject)
+        avatar.maps[CHANNELS["rgb"]][:, regions["top"]] = torch.tensor(color)[:, None]
+        maps.append(avatar.maps)
+        captions.append(f"a person in a {word} top")
+    maps = torch.stack(maps)
+    chart = layout32.mask.bool()
+    valid = chart.expand(2, -1, -1).clone()
+    ds = TokenMapsDataset(maps, torch.stack([subject.shape] * 2), valid, captions, Normalizer.fit(maps, valid), chart,
+                          regions=layout32.part, version="two-tops")
+    out = tmp_path_factory.mktemp("genlca") / "ckpt"
+    train_diffusion(ds, out, TrainConfig(steps=300, batch_size=4, lr=2e-3, threads=1, model_kwargs={"patch_size": 4}),
+                    text_encoder=TextEncoder(), progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def generator(checkpoint):
+    from genlca.generation.generator import AvatarGenerator
+
+    return AvatarGenerator(checkpoint)
+
+
+def top_rgb(tokens, mask) -> torch.Tensor:
+    return tokens.maps[CHANNELS["rgb"]][:, mask].mean(1)
+
+
+def opts(**kw):
+    from genlca.generation.generator import SamplerOptions
+
+    return SamplerOptions(**({"steps": 10} | kw))
+
+
+@pytest.fixture(scope="module")
+def top(anny, layout32, subject):
+    from genlca.generation.regions import region_mask
+
+    return region_mask("upper_body", anny, layout32, subject.shape)
+
+
+def test_regions_are_disjoint_where_they_should_be_and_inside_the_chart(anny, layout32, subject):
+    from genlca.generation.regions import EDIT_REGIONS, region_mask
+
+    masks = {r: region_mask(r, anny, layout32, subject.shape) for r in EDIT_REGIONS}
+    chart = layout32.mask.bool()
+    for name, m in masks.items():
+        assert m.any() and not (m & ~chart).any(), name
+    assert not (masks["upper_body"] & masks["lower_body"]).any()
+    assert not (masks["arms"] & masks["legs"]).any() and not (masks["legs"] & masks["feet"]).any()
+    assert (masks["hair"] & ~masks["head"]).sum() < masks["hair"].sum()  # hair is mostly on the head
+    with pytest.raises(ValueError, match="unknown region 'torso'"):
+        region_mask("torso", anny, layout32)
+
+
+def test_text_decides_the_colour_and_a_seed_repeats(generator, top):
+    red, green = generator.from_text(["a person in a red top", "a person in a green top"], opts())
+    assert torch.allclose(top_rgb(red, top), torch.tensor(RED), atol=0.1)
+    assert torch.allclose(top_rgb(green, top), torch.tensor(GREEN), atol=0.1)
+    assert red.meta["caption"] == "a person in a red top" and red.meta["seed"] == 0
+    again, _ = generator.from_text(["a person in a red top", "a person in a green top"], opts())
+    assert torch.equal(again.maps, red.maps)
+    [other] = generator.from_text(["a person in a red top"], opts(seed=1))
+    assert not torch.equal(other.maps, red.maps)
+
+
+def test_edit_changes_the_region_and_keeps_the_rest(generator, top, anny, layout32):
+    from genlca.generation.regions import region_mask
+
+    [red] = generator.from_text(["a person in a red top"], opts())
+    edited = generator.edit(red, "upper_body", "a person in a green top", 1.0, opts())
+    chart = generator.chart
+    region = region_mask("upper_body", anny, layout32, red.shape)  # on the avatar's own body shape
+    rest = chart & ~region
+    assert torch.equal(edited.maps[:, rest], red.maps[:, rest])  # the rest, exactly
+    assert torch.allclose(top_rgb(edited, top), torch.tensor(GREEN), atol=0.1)
+    from genlca.generation.demo import region_color_change
+
+    change = region_color_change(red, edited, region)
+    assert change["inside"] > 0.5 and change["outside_max"] == 0.0
+    # SDEdit: a light touch (strength 0.05 starts nearly at the avatar itself) changes the region far less.
+    light = generator.edit(red, "upper_body", "a person in a green top", 0.05, opts())
+    assert region_color_change(red, light, region)["inside"] < 0.5 * change["inside"]
+    assert light.meta["steps"] == 1 and light.meta["strength"] == 0.05
+
+
+def test_completion_keeps_what_was_seen_and_generates_the_rest(generator, top, anny):
+    """A 'photo' that saw the body but the top: the model fills the top from the prompt; seen texels stay."""
+    [green] = generator.from_text(["a person in a green top"], opts())
+    seen = generator.chart & ~top
+    partial = type(green)(maps=green.maps.clone(), visibility=seen.float(), count=seen.to(torch.int32),
+                          shape=green.shape, body_model=green.body_model, meta={"source": "test.jpg"})
+    partial.maps[:, ~seen] = 0.0  # what a tokenizer would not know
+    [full] = generator.complete([partial], ["a person in a red top"], opts())
+    assert torch.equal(full.maps[:, seen], green.maps[:, seen])
+    assert torch.allclose(top_rgb(full, top), torch.tensor(RED), atol=0.15)
+    assert full.meta["observed_share"] == pytest.approx(float(seen.sum() / generator.chart.sum()), abs=1e-3)
+    assert torch.allclose(full.shape, green.shape)  # the fitted body is kept
+
+
+def test_known_shape_and_sdedit_arguments_of_the_sampler(generator):
+    from genlca.diffusion.flow import sample
+
+    shape = torch.randn(2, generator.model.shape_dim)
+    _, s = sample(generator.model, 2, steps=3, known_shape=shape)
+    assert torch.allclose(s, shape, atol=1e-5)
+    with pytest.raises(ValueError, match="give init"):
+        sample(generator.model, 1, steps=2, t_start=0.5)
+
+
+def test_ply_round_trip_and_the_avatar_opens_as_3dgs(generator, tmp_path, layout32):
+    from genlca.generation.generator import load_avatar_tokens, save_avatar
+    from genlca.render.ply import load_ply
+
+    [a] = generator.from_text(["a person in a red top"], opts(steps=3))
+    path = save_avatar(a, tmp_path / "a.ply")
+    gaussians, avatar = load_ply(path)
+    assert len(gaussians) == int(layout32.mask.sum()) and torch.isfinite(gaussians.means).all()
+    back = load_avatar_tokens(path)
+    assert torch.equal(back.maps, a.maps.float()) and torch.allclose(back.shape, a.shape)
+    with pytest.raises(ValueError, match=r"\.ply or \.safetensors"):
+        save_avatar(a, tmp_path / "a.obj")
+
+
+def test_animation_stays_intact_and_a_broken_avatar_is_caught(generator, anny, tmp_path):
+    from genlca.data.video import read_video
+    from genlca.generation.animate import MOTIONS, animate, load_clip
+
+    [a] = generator.from_text(["a person in a green top"], opts(steps=3))
+    for motion in MOTIONS:
+        r = animate(a, load_clip(motion, anny, seconds=0.5, fps=8), tmp_path / f"{motion}.mp4", anny, size=64)
+        assert r["intact"] and r["frames"] == 4, (motion, r)
+        assert read_video(tmp_path / f"{motion}.mp4").shape[0] == 4
+    broken = type(a)(maps=a.maps.clone(), visibility=a.visibility, count=a.count, shape=a.shape,
+                     body_model=a.body_model)
+    broken.maps[CHANNELS["offset"]][:, 10, 10] = torch.tensor([0.0, 0.0, 2.0])  # one Gaussian 2 m off its surface
+    r = animate(broken, load_clip("wave", anny, seconds=0.25, fps=8), tmp_path / "broken.mp4", anny, size=64)
+    assert not r["intact"] and r["max_excursion_m"] > 1.0
+    with pytest.raises(ValueError, match="neither a motion"):
+        load_clip("dance", anny)
+
+
+def test_motion_transfer_from_a_fit_starts_at_the_origin(anny):
+    from genlca.body.protocol import GENERIC_JOINTS
+    from genlca.fitting.types import BodyFit
+    from genlca.generation.animate import fit_clip
+
+    F = 5
+    root = torch.eye(4).repeat(F, 1, 1)
+    root[:, 2, 3] = 3.0 + torch.arange(F)  # walking away from the camera
+    fit = BodyFit(body_model="anny", shape=torch.zeros(len(anny.shape_labels)),
+                  joint_rotations=torch.eye(3).repeat(F, len(GENERIC_JOINTS), 1, 1), root=root, K=torch.eye(3),
+                  width=64, height=64, fitted=torch.tensor([False, True, True, False, True]),
+                  reproj_error_px=torch.zeros(F), keypoint_confidence=torch.ones(F))
+    clip = fit_clip(fit, "test")
+    assert clip.frames == F
+    assert torch.allclose(clip.root[1], torch.eye(4)) and torch.allclose(clip.root[0], torch.eye(4))
+    assert torch.allclose(clip.root[3], clip.root[2])  # an unfitted frame holds the last fitted pose
+    assert float(clip.root[4, 2, 3]) == pytest.approx(3.0)
+
+
+def test_cli_generate_batch_edit_animate(checkpoint, tmp_path):
+    from genlca.cli import app
+
+    runner = CliRunner()
+    ck = ["--checkpoint", str(checkpoint), "--steps", "4"]
+    r = runner.invoke(app, ["generate", "--text", "a person in a red top", "--out", str(tmp_path / "a.ply"),
+                            "--grid", str(tmp_path / "a.png"), "--size", "64", *ck])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "a.ply").stat().st_size > 0 and (tmp_path / "a.png").is_file()
+    assert "generated in" in r.output
+
+    (tmp_path / "prompts.txt").write_text("a person in a red top\n\na person in a green top\n")
+    r = runner.invoke(app, ["generate", "--prompts", str(tmp_path / "prompts.txt"), "--out", str(tmp_path / "batch"),
+                            "--size", "64", *ck])
+    assert r.exit_code == 0, r.output
+    listed = json.loads((tmp_path / "batch" / "prompts.json").read_text())
+    assert [x["file"] for x in listed] == ["000.ply", "001.ply"] and (tmp_path / "batch" / "contact_sheet.png").is_file()
+
+    r = runner.invoke(app, ["edit", str(tmp_path / "a.ply"), "--region", "upper_body", "--text",
+                            "a person in a green top", "--out", str(tmp_path / "e.ply"), "--grid",
+                            str(tmp_path / "e.png"), "--size", "64", *ck])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "e.ply").is_file() and (tmp_path / "e.png").is_file()
+
+    r = runner.invoke(app, ["animate", str(tmp_path / "e.ply"), "--motion", "walk", "--seconds", "0.25", "--fps", "8",
+                            "--size", "64", "--out", str(tmp_path / "w.mp4")])
+    assert r.exit_code == 0, r.output
+    assert "intact" in r.output and (tmp_path / "w.mp4").is_file()
+
+
+def test_cli_errors_name_the_problem(checkpoint, tmp_path):
+    from genlca.cli import app
+
+    runner = CliRunner()
+    r = runner.invoke(app, ["generate", "--text", "x", "--out", str(tmp_path / "a.ply"), "--checkpoint",
+                            str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and "not a trained GenLCA checkpoint" in r.output
+    r = runner.invoke(app, ["edit", str(tmp_path / "missing.ply"), "--region", "head", "--text", "x", "--out",
+                            str(tmp_path / "e.ply"), "--checkpoint", str(checkpoint)])
+    assert r.exit_code == 2 and "missing.ply" in r.output
+    r = runner.invoke(app, ["animate", str(tmp_path / "missing.ply"), "--out", str(tmp_path / "x.mp4")])
+    assert r.exit_code == 2 and "missing.ply" in r.output
+
+
+def test_image_to_avatar_on_a_real_waist_up_photo(checkpoint, tmp_path):
+    """skimage's astronaut (waist up): detected, fitted, tokenized as a one-frame video, completed."""
+    from PIL import Image
+    from skimage import data as skimage_data
+
+    from genlca.cli import app
+
+    Image.fromarray(skimage_data.astronaut()).save(tmp_path / "astronaut.png")
+    r = CliRunner().invoke(app, ["generate", "--image", str(tmp_path / "astronaut.png"), "--text", "a person",
+                                 "--out", str(tmp_path / "astro.ply"), "--checkpoint", str(checkpoint),
+                                 "--steps", "3"])
+    assert r.exit_code == 0, r.output
+    from genlca.generation.generator import load_avatar_tokens
+
+    assert (tmp_path / "astro_fit" / "astronaut_overlay.png").is_file()
+    assert load_avatar_tokens(tmp_path / "astro.ply").maps.abs().sum() > 0
+
+
+def test_user_avatars_asset_generates_edits_and_animates(checkpoint, tmp_path):
+    """The Dagster asset `make demo` ends with: its files exist and both checks pass on the two-tops model."""
+    import shutil
+
+    import dagster as dg
+
+    from assets.generation_assets import user_avatars
+    from orchestration.resources import ArtifactStore
+
+    shutil.copytree(checkpoint, tmp_path / "models" / "genlca")
+    config = {"prompt": "a person in a red top", "edit_prompt": "a person in a green top", "seconds": 0.5,
+              "steps": 6, "size": 64}
+    result = dg.materialize([user_avatars], resources={"store": ArtifactStore(root=str(tmp_path))},
+                            run_config={"ops": {"user_avatars": {"config": config}}})
+    assert result.success
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"edit_keeps_the_rest": True, "animation_intact": True}
+    md = result.asset_materializations_for_node("user_avatars")[0].metadata
+    assert md["edit_color_change_inside"].value > 0.5  # red top -> green top
+    out = tmp_path / "avatars" / "generated"
+    for name in ("avatar.ply", "avatar.png", "edited.ply", "edit.png", "walk.mp4", "report.json"):
+        assert (out / name).is_file(), name
