@@ -294,3 +294,25 @@ def test_user_avatars_asset_generates_edits_and_animates(checkpoint, tmp_path):
     out = tmp_path / "avatars" / "generated"
     for name in ("avatar.ply", "avatar.png", "edited.ply", "edit.png", "walk.mp4", "report.json"):
         assert (out / name).is_file(), name
+
+
+def test_image_to_avatar_evaluation_on_synthetic_photos(checkpoint, tmp_path):
+    """Two synthetic photos with ground truth at the checkpoint's R: the report scores the photo's own tokens and
+    the completion on both sides; a drop of another resolution is refused with the fix named."""
+    from genlca.data.synth import generate_drop
+    from genlca.generation.image_eval import evaluate_image_to_avatar
+
+    generate_drop(tmp_path / "photos", videos=2, frames=3, size=96, regime="full", seed=4, resolution=R)
+    report = evaluate_image_to_avatar({"model": checkpoint}, tmp_path / "photos", opts=opts(steps=3), views=2,
+                                      size=64)
+    assert report["photos"] == 2 and set(report["summary"]) == {"photo_tokens", "model"}
+    for row in report["per_photo"]:
+        assert 0.05 < row["seen_share"] < 0.95  # one photo shows part of the body
+        for side in ("visible_psnr_db", "unobserved_psnr_db"):
+            assert 8 < row["model"][side] < 60 and 8 < row["photo_tokens"][side] < 60
+        # The completion keeps what the photo shows (blended by visibility confidence).
+        assert row["model"]["visible_psnr_db"] > row["photo_tokens"]["visible_psnr_db"] - 2.0
+    assert report["verdict"] == {"model_visible_meets_goal": report["summary"]["model"]["visible_psnr_db"] >= 22}
+    generate_drop(tmp_path / "r16", videos=1, frames=2, size=64, regime="full", seed=4, resolution=16)
+    with pytest.raises(ValueError, match="--resolution 32"):
+        evaluate_image_to_avatar({"model": checkpoint}, tmp_path / "r16", opts=opts(steps=2), views=1, size=32)
