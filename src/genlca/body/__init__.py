@@ -44,7 +44,19 @@ def load_body_model(config: BodyConfig = BodyConfig()) -> BodyModel:
     raise ValueError(f"unknown body model {config.name!r}; choose one of {', '.join(BODY_MODELS)}")
 
 
+def body_model_named(name: str) -> BodyModel:
+    """The body model an avatar, token file or checkpoint names: Anny, or SMPL-X from the folder in
+    $GENLCA_SMPLX_DIR (gender $GENLCA_SMPLX_GENDER, default neutral): files record the model's name, not
+    where a user keeps the licensed SMPL-X files."""
+    import os
+
+    if name == "smplx":
+        return load_body_model(BodyConfig(name="smplx", smplx_dir=os.environ.get("GENLCA_SMPLX_DIR"),
+                                          gender=os.environ.get("GENLCA_SMPLX_GENDER", "neutral")))
+    return load_body_model(BodyConfig(name=name))
+
+
 __all__ = [
     "BODY_MODELS", "COCO_KEYPOINTS", "GENERIC_JOINTS", "INTERIOR_PART", "PART_NAMES",
-    "BodyConfig", "BodyModel", "Pose", "PosedBody", "load_body_model",
+    "BodyConfig", "BodyModel", "Pose", "PosedBody", "body_model_named", "load_body_model",
 ]

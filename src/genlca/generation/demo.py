@@ -49,7 +49,7 @@ def region_color_change(before, after, mask: torch.Tensor) -> dict[str, float]:
 
 def demo_avatars(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, req: DemoRequest = DemoRequest(),
                  progress: bool = False) -> dict:
-    from genlca.body import BodyConfig, load_body_model
+    from genlca.body import body_model_named
     from genlca.body.uv_layout import uv_layout
     from genlca.generation.animate import animate, load_clip
     from genlca.generation.regions import region_mask
@@ -59,7 +59,7 @@ def demo_avatars(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, req:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     gen = AvatarGenerator(checkpoint)
-    body = load_body_model(BodyConfig(name=gen.body_model))
+    body = body_model_named(gen.body_model)
     opts = SamplerOptions(steps=req.steps, seed=req.seed)
     prompt = req.prompt if gen.has_text else ""
     edit_prompt = req.edit_prompt if gen.has_text else ""

@@ -143,12 +143,12 @@ class AvatarGenerator:
         """`avatar` with `region` (generation.regions.EDIT_REGIONS) regenerated under `prompt`, the rest kept
         exactly. strength 1: the region from noise, conditioned on the rest; below 1: SDEdit, from the region's
         current content noised to t = strength (fewer steps: round(steps * strength))."""
-        from genlca.body import BodyConfig, load_body_model
+        from genlca.body import body_model_named
         from genlca.body.uv_layout import uv_layout
         from genlca.generation.regions import region_mask
 
         self._check(avatar, "avatar")
-        body = body or load_body_model(BodyConfig(name=self.body_model))
+        body = body or body_model_named(self.body_model)
         mask = region_mask(region, body, uv_layout(body, self.resolution), avatar.shape.float())
         keep = (self.chart & ~mask).float()[None]
         shape = avatar.shape.float().reshape(1, -1)
@@ -195,11 +195,11 @@ def save_avatar(tokens: AvatarTokens, path: str | os.PathLike, body=None) -> Pat
     if path.suffix.lower() != ".ply":
         raise ValueError(f"{path}: write an avatar as .ply or .safetensors")
     from genlca.avatar import to_gaussians
-    from genlca.body import BodyConfig, load_body_model
+    from genlca.body import body_model_named
     from genlca.body.uv_layout import uv_layout
     from genlca.render.ply import save_ply
 
-    body = body or load_body_model(BodyConfig(name=tokens.body_model))
+    body = body or body_model_named(tokens.body_model)
     layout = uv_layout(body, tokens.maps.shape[-1])
     avatar = tokens.avatar()
     return save_ply(path, to_gaussians(avatar, body, layout, canonical=True), avatar, layout.texels)

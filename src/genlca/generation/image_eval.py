@@ -96,7 +96,7 @@ def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir
                              use_caption: bool = False, views: int = 4, size: int = 128, goal_visible_db: float = 22.0,
                              progress: bool = False) -> dict:
     """Score each checkpoint (name -> folder) on the drop's synthetic photos; returns a JSON-able report."""
-    from genlca.body import BodyConfig, load_body_model
+    from genlca.body import body_model_named
     from genlca.body.uv_layout import uv_layout
     from genlca.eval.metrics import masked_render_psnr, unobserved_render_psnr
 
@@ -111,7 +111,7 @@ def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir
         if (g.resolution, g.body_model) != (first.resolution, first.body_model):
             raise ValueError(f"checkpoint {name}: R={g.resolution} {g.body_model}, the first is R={first.resolution} "
                              f"{first.body_model}; compare checkpoints of one layout")
-    body = load_body_model(BodyConfig(name=first.body_model))
+    body = body_model_named(first.body_model)
     layout = uv_layout(body, first.resolution)
     chart = layout.mask.bool()
     photos = synthetic_photos(drop_dir, body.name)

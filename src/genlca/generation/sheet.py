@@ -28,11 +28,11 @@ def _label(text: str, width: int) -> Image.Image:
 def avatar_views(tokens: AvatarTokens, views: int, size: int, body=None, backend: str = "auto") -> np.ndarray:
     """(size, views * size, 3) uint8: the avatar in the A-pose from `views` sides, front first."""
     from genlca.avatar import to_gaussians
-    from genlca.body import BodyConfig, load_body_model
+    from genlca.body import body_model_named
     from genlca.body.uv_layout import uv_layout
     from genlca.render.views import grid, render_views
 
-    body = body or load_body_model(BodyConfig(name=tokens.body_model))
+    body = body or body_model_named(tokens.body_model)
     g = to_gaussians(tokens.avatar(), body, uv_layout(body, tokens.maps.shape[-1]), pose={})
     return grid(render_views(g, views, size, backend=backend))
 
