@@ -110,8 +110,8 @@ def make_batches(chart: torch.Tensor, regions: torch.Tensor, batch_size: int, te
             lengths = torch.randint(TEXT_TOKENS // 2, TEXT_TOKENS + 1, (batch_size,), generator=g)
             mask = torch.arange(TEXT_TOKENS)[None] < lengths[:, None]
             pooled = torch.nn.functional.normalize(torch.randn(batch_size, 384, generator=g), dim=1)
-            batch["text"] = {"pooled": pooled, "tokens": torch.randn(batch_size, TEXT_TOKENS, 384, generator=g) * mask[..., None],
-                             "mask": mask}
+            tokens = torch.randn(batch_size, TEXT_TOKENS, 384, generator=g) * mask[..., None]
+            batch["text"] = {"pooled": pooled, "tokens": tokens, "mask": mask}
         out.append(_to(batch, device))
     return out
 
@@ -465,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
                      "inputs": "synthetic normalized maps on the UV chart; ~60% of body parts observed, 15% of "
                                "their texels missing",
                      "charts": {str(k): v for k, v in charts.items()},
-                     "statistic": "per round the median of k steps (methods alternating step by step), then the median over rounds; overhead = median of per-round ratios"},
+                     "statistic": "per round the median of k steps (methods alternating step by step), then the "
+                                  "median over rounds; overhead = median of per-round ratios"},
         "goal": {"visibility_aware_over_naive_max": GOAL_OVERHEAD},
         "overhead": overhead,
         "results": results,

@@ -226,7 +226,8 @@ def test_cli_generate_batch_edit_animate(checkpoint, tmp_path):
                             "--size", "64", *ck])
     assert r.exit_code == 0, r.output
     listed = json.loads((tmp_path / "batch" / "prompts.json").read_text())
-    assert [x["file"] for x in listed] == ["000.ply", "001.ply"] and (tmp_path / "batch" / "contact_sheet.png").is_file()
+    assert [x["file"] for x in listed] == ["000.ply", "001.ply"]
+    assert (tmp_path / "batch" / "contact_sheet.png").is_file()
 
     r = runner.invoke(app, ["edit", str(tmp_path / "a.ply"), "--region", "upper_body", "--text",
                             "a person in a green top", "--out", str(tmp_path / "e.ply"), "--grid",
