@@ -8,6 +8,16 @@ import torch
 torch.manual_seed(0)
 
 
+@pytest.fixture
+def one_thread():
+    """Small tensors: one intra-op thread is faster than several, and far faster on a shared, busy machine
+    (OpenMP threads spin while waiting for a core). Modules opt in with `pytestmark`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def anny():
     from genlca.body import load_body_model

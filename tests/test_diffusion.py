@@ -14,13 +14,7 @@ from genlca.diffusion.flow import guidance_terms, interpolate
 R, P, S, L = 32, 8, 6, 4
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than several, and far faster on a shared, busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _chart() -> torch.Tensor:

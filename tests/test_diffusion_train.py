@@ -16,12 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 R, N = 16, 6
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # much faster on a shared CPU
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_dataset(n: int = N, seed: int = 0) -> TokenMapsDataset:
