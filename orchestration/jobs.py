@@ -19,4 +19,5 @@ dataset_job = dg.define_asset_job("build_token_dataset", selection=dg.AssetSelec
                                   description="The tokens of every drop as one data set: index, split, statistics.")
 
 model_job = dg.define_asset_job("train_genlca", selection=dg.AssetSelection.groups("model"),
-                                description="The GenLCA diffusion model, trained on the token dataset (with lineage).")
+                                description="The GenLCA diffusion model, trained on the token dataset (with lineage), "
+                                            "then exported for deployment (ONNX) behind a blocking parity check.")

@@ -19,12 +19,7 @@ R = 32
 RED, GREEN = (0.8, 0.1, 0.1), (0.1, 0.6, 0.2)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +142,17 @@ def test_completion_keeps_what_was_seen_and_generates_the_rest(generator, top, a
     assert torch.allclose(top_rgb(full, top), torch.tensor(RED), atol=0.15)
     assert full.meta["observed_share"] == pytest.approx(float(seen.sum() / generator.chart.sum()), abs=1e-3)
     assert torch.allclose(full.shape, green.shape)  # the fitted body is kept
+    assert generator.meta["cond_visibility"] == "binary"  # trained without tokenizer confidences
+    # keep="confidence": texels seen with confidence c keep c of the photo's value (the condition of this
+    # checkpoint is binary, so the generation underneath is the same for any confidence).
+    partial.visibility = seen.float() * 0.0
+    [generated] = generator.complete([partial], ["a person in a red top"], opts(), keep="confidence")
+    partial.visibility = seen.float() * 0.5
+    [half] = generator.complete([partial], ["a person in a red top"], opts(), keep="confidence")
+    expected = 0.5 * green.maps[:, seen] + 0.5 * generated.maps[:, seen]
+    assert torch.allclose(half.maps[:, seen], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="keep must be one of"):
+        generator.complete([partial], None, opts(), keep="all")
 
 
 def test_known_shape_and_sdedit_arguments_of_the_sampler(generator):

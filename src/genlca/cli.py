@@ -23,6 +23,8 @@ console = Console(stderr=True)
 ModelOpt = typer.Option("anny", "--model", "-m", help="Body model: anny (default, offline) or smplx.")
 SmplxDirOpt = typer.Option(None, "--smplx-dir", help="Folder with SMPLX_<GENDER>.npz (+ smplx_uv.obj).")
 GenderOpt = typer.Option("neutral", "--gender", help="SMPL-X gender file to load.")
+CheckpointOpt = typer.Option(None, "--checkpoint", "-c", help="GenLCA checkpoint folder (default: the one "
+                             "`make demo` trains, $GENLCA_DATA/models/genlca).")
 
 
 def _body_config(model: str, smplx_dir: Optional[Path], gender: str):
@@ -131,7 +133,8 @@ def synth_cmd(out: Path = typer.Option(..., "--out", "-o", help="Drop folder to 
               frames: int = typer.Option(None, help="Frames per video."),
               size: int = typer.Option(None, help="Frame size in pixels (square)."),
               regime: str = typer.Option(None, help="mixed | full | partial (partial: no video shows the whole body)."),
-              seed: int = typer.Option(None, help="Random seed: the same seed gives the same drop.")):
+              seed: int = typer.Option(None, help="Random seed: the same seed gives the same drop."),
+              resolution: int = typer.Option(128, help="UV resolution R of the ground-truth avatar maps.")):
     """Synthesize an "in-the-wild" video drop of clothed Anny subjects, with ground truth kept aside."""
     from genlca.data.synth import generate_drop
     from genlca.params import stage_params
@@ -144,9 +147,27 @@ def synth_cmd(out: Path = typer.Option(..., "--out", "-o", help="Drop folder to 
     if out.exists() and any(out.iterdir()):
         _fail(f"{out}: already exists and is not empty; choose a new folder")
     t0 = time.time()
-    info = generate_drop(out, progress=True, **kw)
+    info = generate_drop(out, progress=True, resolution=resolution, **kw)
     console.print(f"wrote {len(info['videos'])} videos to {out}/videos and their ground truth to {out}/ground_truth "
                   f"({time.time() - t0:.1f} s)")
+
+
+@app.command("synth-subjects")
+def synth_subjects_cmd(out: Path = typer.Option(..., "--out", "-o", help="Token folder to create."),
+                       subjects: int = typer.Option(1000, help="Number of synthetic subjects."),
+                       seed: int = typer.Option(0, help="Random seed: the same seed gives the same subjects "
+                                                "(held-out prompts use another)."),
+                       resolution: int = typer.Option(64, help="UV grid resolution R of the tokens.")):
+    """Tokens of synthetic subjects' true avatars with their captions, no videos rendered: a token folder
+    for `build_token_dataset` and a text-conditioned `genlca train`."""
+    from genlca.data.synth.subject_tokens import write_subject_tokens
+
+    try:
+        info = write_subject_tokens(out, subjects, seed, resolution, progress=True)
+    except (ValueError, FileExistsError) as e:
+        _fail(str(e))
+    console.print(f"wrote {info['subjects']} subject token files (R={resolution}, seed {seed}) to {out} "
+                  f"({info['seconds']:.1f} s)")
 
 
 @app.command("ingest")
@@ -376,6 +397,94 @@ def evaluate_ablation(
     console.print(f"wrote {json_out}")
 
 
+@evaluate_app.command("image-to-avatar")
+def evaluate_image_to_avatar_cmd(
+        drop: Path = typer.Option(..., help="Synthetic drop (with ground_truth/, synthesized at the checkpoint's "
+                                  "UV resolution: `genlca synth --resolution R`)."),
+        json_out: Path = typer.Option(..., "--json", help="Write the report here."),
+        checkpoint: Optional[Path] = CheckpointOpt,
+        compare: Optional[list[Path]] = typer.Option(None, help="Other checkpoints to score on the same photos "
+                                                     "(e.g. a naive-trained one); repeatable."),
+        fits: str = typer.Option("true", help="true: the photos' true fits and masks; detect: mediapipe + fitting."),
+        caption: bool = typer.Option(False, help="Also give each photo's caption as the prompt."),
+        keep: str = typer.Option("seen", help="seen: keep every texel the photo saw; confidence: blend by the "
+                                 "tokenizer's visibility confidence."),
+        steps: int = typer.Option(25), method: str = typer.Option("euler"), seed: int = typer.Option(0),
+        views: int = typer.Option(4), size: int = typer.Option(128)):
+    """Image-to-avatar on synthetic photos (the middle frame of each video) against ground truth: render PSNR of
+    the side the photo shows and of the side it does not."""
+    import json
+
+    from genlca.generation.image_eval import evaluate_image_to_avatar
+    from genlca.paths import default_checkpoint
+
+    paths = [(checkpoint or default_checkpoint()).resolve(), *(p.resolve() for p in compare or [])]
+    for depth in range(1, max(len(p.parts) for p in paths) + 1):  # the shortest endings that tell them apart
+        names = {"/".join(p.parts[-depth:]): p for p in paths}
+        if len(names) == len(paths):
+            break
+    try:
+        report = evaluate_image_to_avatar(names, drop, fits, _sampler_options(seed, steps, 1.0, 1.0, method),
+                                          use_caption=caption, keep=keep, views=views, size=size, progress=True)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    t = Table("avatar", "visible side PSNR dB", "unobserved side PSNR dB",
+              title=f"image-to-avatar, {report['photos']} synthetic photos ({fits} fits)")
+    for name, m in report["summary"].items():
+        t.add_row(name, f"{m['visible_psnr_db']:.2f}", f"{m['unobserved_psnr_db']:.2f}")
+    Console().print(t)
+    for k, v in report["verdict"].items():
+        console.print(f"{k}: {v}")
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(report, indent=1, default=float))
+    console.print(f"wrote {json_out} ({report['seconds']:.0f} s)")
+
+
+@evaluate_app.command("text-fidelity")
+def evaluate_text_fidelity_cmd(
+        checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder trained with text."),
+        json_out: Path = typer.Option(..., "--json", help="Write the report (per region, references, rows) here."),
+        prompts: int = typer.Option(100, help="Held-out prompts (one generated avatar each)."),
+        seed: int = typer.Option(1000, help="Seed of the held-out subjects (the training subjects' must differ)."),
+        steps: int = typer.Option(30, help="Sampler steps."),
+        method: str = typer.Option("heun", help="heun | euler."),
+        cfg_text: float = typer.Option(3.0, help="Classifier-free guidance scale of the prompt."),
+        sample_seed: int = typer.Option(0, help="Seed of the sampling noise."),
+        batch_size: int = typer.Option(16, help="Prompts sampled at once."),
+        light: str = typer.Option("auto", help="How generated colours are named: auto (from the training "
+                                  "tokens' tokenizer) | albedo | delit."),
+        dataset: Optional[Path] = typer.Option(None, help="Token dataset the checkpoint was trained on (its "
+                                               "tokenizer sets the light; prompts seen in training are counted)."),
+        contact_sheet: Optional[Path] = typer.Option(None, "--contact-sheet", help="PNG of the first 8 "
+                                                     "generated avatars with their prompts."),
+        references: bool = typer.Option(True, "--references/--no-references", help="Also score the captioner on "
+                                        "the true avatars (ceiling) and against shuffled prompts."),
+):
+    """Held-out prompts from the caption vocabulary -> one avatar each -> the captioner's reading, scored per
+    region against the prompt's colours (evaluation/text_fidelity.md; target: 85% of cases)."""
+    import json
+
+    from genlca.generation.text_fidelity import TextFidelityConfig, evaluate_text_fidelity, report_table
+
+    try:
+        cfg = TextFidelityConfig(prompts=prompts, seed=seed, steps=steps, method=method, cfg_text=cfg_text,
+                                 sample_seed=sample_seed, batch_size=batch_size, light=light, references=references)
+        report = evaluate_text_fidelity(checkpoint, cfg, dataset=dataset, contact_sheet=contact_sheet, progress=True,
+                                        log=console.print)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    Console().print(report_table(report))
+    for ex in report["examples"][:3]:
+        console.print(f"[dim]prompt:[/dim]  {ex['prompt']}\n[dim]reading:[/dim] {ex['reading']}")
+    o = report["overall"]
+    console.print(f"colours matched in {o['match_rate']:.1%} of {o['cases']} cases (target 85%: "
+                  f"{'met' if report['passes'] else 'not met'}); {report['timings']['per_prompt_s']:.2f} s per "
+                  f"generated avatar, {report['timings']['total_s']:.0f} s in all")
+    json_out.parent.mkdir(parents=True, exist_ok=True)
+    json_out.write_text(json.dumps(report, indent=1, default=float))
+    console.print(f"wrote {json_out}")
+
+
 @app.command("train")
 def train_cmd(dataset: Path = typer.Argument(..., help="Token dataset folder (the token_dataset asset's output)."),
               out: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoint (model.safetensors, "
@@ -449,20 +558,48 @@ def sample_cmd(checkpoint: Path = typer.Argument(..., help="Checkpoint folder wr
     console.print(f"sampled in {time.time() - t0:.1f} s (seed {seed}, {steps} {method} steps)")
 
 
+@app.command("export")
+def export_cmd(checkpoint: Path = typer.Option(..., "--checkpoint", "-c", help="Checkpoint folder (`genlca train`)."),
+               fmt: str = typer.Option("onnx", "--format", help="onnx | tensorrt (also the fp16 graph and, where "
+                                       "TensorRT runs, its engine)."),
+               out: Path = typer.Option(..., "--out", "-o", help="Folder for the exported sampler."),
+               parity_steps: int = typer.Option(10, help="Sampler steps of the whole-sampler parity check.")):
+    """Export the denoiser for deployment (ONNX, TensorRT) and check it against the PyTorch model: denoiser
+    max |diff| <= 1e-4 at batch 1, 2, 5, whole-sampler PSNR >= 40 dB. Exits 1 when the check fails."""
+    from genlca.export import ExportConfig, export_sampler
+
+    try:
+        c = export_sampler(checkpoint, out, ExportConfig(format=fmt, parity_steps=parity_steps), log=console.print)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        _fail(str(e))
+    p, trt = c["parity"], c["tensorrt"]
+    for name, size in c["files"].items():
+        console.print(f"  {name}  ({size / 1e6:.2f} MB)")
+    console.print(f"TensorRT: {trt['status']}" + (f" ({trt['reason']})" if trt.get("reason") else ""))
+    verdict = "[green]passed[/green]" if p["passed"] else "[red]FAILED[/red]"
+    console.print(f"parity {verdict}: denoiser max |diff| {p['denoiser_max_abs']:.2e} "
+                  f"(<= {p['denoiser_max_abs_tol']:g}), sampler PSNR {p['sampler_psnr_db']:.1f} dB "
+                  f"(>= {p['sampler_psnr_min_db']:g}); wrote {out} ({c['seconds']:.0f} s)")
+    if not p["passed"]:
+        raise typer.Exit(code=1)
+    if fmt == "tensorrt" and trt["status"] != "built":
+        _fail(f"no TensorRT engine here: {trt.get('reason')} (the ONNX export in {out} is complete)")
+
+
 # ----------------------------------------------------------------------------- avatars for users
-CheckpointOpt = typer.Option(None, "--checkpoint", "-c", help="GenLCA checkpoint folder (default: the one "
-                             "`make demo` trains, $GENLCA_DATA/models/genlca).")
 
 
-def _generator(checkpoint: Optional[Path]):
+def _generator(checkpoint: Optional[Path], backend: str = "torch"):
     from genlca.generation.generator import AvatarGenerator
     from genlca.paths import default_checkpoint
 
     path = checkpoint or default_checkpoint()
     try:
-        return AvatarGenerator(path)
+        return AvatarGenerator(path, backend=backend)
     except (FileNotFoundError, ValueError) as e:
         _fail(f"{e}\n(train one with `make demo` or `genlca train`, or pass --checkpoint)")
+    except RuntimeError as e:  # an exported backend that cannot run here, or an export that failed its parity check
+        _fail(f"--backend {backend}: {e}")
 
 
 def _sampler_options(seed: int, steps: int, cfg: float, cfg_image: float, method: str):
@@ -502,6 +639,8 @@ def generate_cmd(
         cfg_image: float = typer.Option(1.0, help="Guidance scale of the photo (1 = plain conditional)."),
         method: str = typer.Option("heun", help="heun | euler."),
         checkpoint: Optional[Path] = CheckpointOpt,
+        backend: str = typer.Option("torch", help="torch | onnx (onnxruntime) | tensorrt (fp16 engine, CUDA): "
+                                    "where the denoiser runs; an exported one is made and checked on first use."),
         tokenizer: Optional[Path] = typer.Option(None, help="--image: trained tokenizer folder (default: "
                                                  "unprojection)."),
         turntable: Optional[Path] = typer.Option(None, help="Also write a turntable .mp4."),
@@ -511,16 +650,18 @@ def generate_cmd(
     if sum(x is not None for x in (image, prompts)) > 1:
         _fail("give --image or --prompts, not both")
     opts = _sampler_options(seed, steps, cfg, cfg_image, method)
+    if backend not in ("torch", "onnx", "tensorrt"):
+        _fail(f"--backend must be torch, onnx or tensorrt, got {backend!r}")
     t0 = time.time()
-    gen = _generator(checkpoint)
+    gen = _generator(checkpoint, backend)
     try:
         if prompts is not None:
             _generate_batch(gen, prompts, out, opts, size)
         elif image is not None:
-            from genlca.body import BodyConfig, load_body_model
+            from genlca.body import body_model_named
             from genlca.generation.photo import tokenize_photo
 
-            body = load_body_model(BodyConfig(name=gen.body_model))
+            body = body_model_named(gen.body_model)
             photo = tokenize_photo(image, body, gen.resolution, out.parent / f"{out.stem}_fit", tokenizer)
             console.print(f"fitted the photo (keypoints within {photo.keypoint_error:.1%} of the person's height; "
                           f"overlay {photo.overlay_file}); it shows {photo.seen_share:.0%} of the body")
@@ -531,7 +672,8 @@ def generate_cmd(
             _write_avatar(avatar, out, turntable, grid, size)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
-    console.print(f"generated in {time.time() - t0:.1f} s (seed {seed}, {steps} {method} steps, cfg {cfg})")
+    console.print(f"generated in {time.time() - t0:.1f} s (seed {seed}, {steps} {method} steps, cfg {cfg}, "
+                  f"backend {backend})")
 
 
 def _generate_batch(gen, prompts_file: Path, out: Path, opts, size: int) -> None:
@@ -600,14 +742,14 @@ def animate_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca) or
                 azimuth: float = typer.Option(20.0, help="Camera direction (degrees from the front)."),
                 backend: str = typer.Option("auto", help="auto | torch | gsplat (CUDA).")):
     """Drive an avatar with a motion and render it to a video."""
-    from genlca.body import BodyConfig, load_body_model
+    from genlca.body import body_model_named
     from genlca.generation.animate import animate, load_clip
     from genlca.generation.generator import load_avatar_tokens
 
     t0 = time.time()
     try:
         tokens = load_avatar_tokens(avatar)
-        body = load_body_model(BodyConfig(name=tokens.body_model))
+        body = body_model_named(tokens.body_model)
         clip = load_clip(motion, body, seconds, fps)
         r = animate(tokens, clip, out, body, size=size, azimuth=azimuth, backend=backend, progress=True)
     except (ValueError, FileNotFoundError) as e:

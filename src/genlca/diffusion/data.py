@@ -104,6 +104,9 @@ class TokenMapsDataset(Dataset):
         self.valid = valid.bool() & self.chart
         vis = self.valid.float() if visibility is None else visibility.float() * self.valid
         self.cond_visibility = vis.contiguous()
+        # What the image condition's visibility channel holds (recorded in checkpoints, so that inference feeds
+        # the same kind): "binary" (1 on observed texels) or "confidence" (the tokenizer's, in [0, 1]).
+        self.cond_visibility_kind = "binary" if visibility is None else "confidence"
         self.captions = list(captions)
         self.names = list(names) if names is not None else [str(i) for i in range(n)]
         self.regions = (default_regions(r) if regions is None else regions.long().cpu()).where(self.chart, -1)

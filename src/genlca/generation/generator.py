@@ -9,8 +9,9 @@ edited region by region. One loaded model serves many requests.
 
 Completion and editing use the model's image-condition channels: the known texels (a photo's observed ones,
 or everything outside the edited region) are the condition, the model generates the rest, and the known texels
-are then put back (blended by the photo's visibility confidence; exactly, outside an edited region). The body
-shape is known in both cases and held on its flow path while sampling (flow.sample's `known_shape`).
+are then put back (every texel the photo saw, or blended by its visibility confidence; exactly, outside an edited
+region). The body shape is known in both cases and held on its flow path while sampling (flow.sample's
+`known_shape`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import torch
 from torch import Tensor
 
 from genlca.tokenizer.tokens import AvatarTokens
+
+
+KEEP = ("seen", "confidence")  # what `complete` keeps of the partial avatar
 
 
 @dataclass
@@ -44,11 +48,16 @@ class AvatarGenerator:
     checkpoint: str | os.PathLike
     device: str = "cpu"
     text_encoder: object | None = None
+    backend: str = "torch"  # torch | onnx | tensorrt: the denoiser exported (genlca.export), same sampling loop
 
     def __post_init__(self):
         from genlca.diffusion.train import load_checkpoint
 
         self.model, self.normalizer, self.meta = load_checkpoint(self.checkpoint, self.device)
+        if self.backend != "torch":
+            from genlca.export import runtime_for_checkpoint
+
+            self.model = runtime_for_checkpoint(self.checkpoint, self.backend, self.device)
         self.body_model = self.meta.get("body_model", "anny")
 
     @property
@@ -121,18 +130,24 @@ class AvatarGenerator:
         return {"maps": self.normalizer.normalize(maps) * self.chart, "visibility": keep * self.chart}
 
     def complete(self, partial: list[AvatarTokens], prompts: list[str] | None = None,
-                 opts: SamplerOptions = SamplerOptions()) -> list[AvatarTokens]:
-        """Whole avatars from partial ones (a photo's or a video's tokens): the unobserved texels generated,
-        the observed ones kept, blended by the tokenizer's visibility confidence."""
+                 opts: SamplerOptions = SamplerOptions(), keep: str = "seen") -> list[AvatarTokens]:
+        """Whole avatars from partial ones (a photo's or a video's tokens): the unobserved texels generated.
+        keep="seen": every texel the photo saw keeps the photo's value; "confidence": blended with the
+        generation by the tokenizer's visibility confidence (low at grazing views)."""
+        if keep not in KEEP:
+            raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
         for i, t in enumerate(partial):
             self._check(t, f"partial avatar {i}")
         prompts = list(prompts) if prompts is not None else [""] * len(partial)
         seen = torch.stack([(t.count > 0) & self.chart for t in partial])
         vis = torch.stack([t.visibility.float().clamp(0, 1) for t in partial]) * seen
         shape = torch.stack([t.shape.float().reshape(-1) for t in partial])
-        maps, _ = self._sample(prompts, opts, cond=self._condition(partial, vis), known_shape=shape)
-        out = self._tokens(maps, shape, opts.info() | {"mode": "complete"})
-        for o, t, v, p in zip(out, partial, vis, prompts):
+        # The condition's visibility channel as the checkpoint was trained with it.
+        cond_vis = seen.float() if self.meta.get("cond_visibility") == "binary" else vis
+        maps, _ = self._sample(prompts, opts, cond=self._condition(partial, cond_vis), known_shape=shape)
+        out = self._tokens(maps, shape, opts.info() | {"mode": "complete", "keep": keep})
+        weight = seen.float() if keep == "seen" else vis
+        for o, t, v, p in zip(out, partial, weight, prompts):
             o.maps = v * t.maps + (1 - v) * o.maps
             o.meta |= {"caption": p or t.meta.get("caption", ""), "observed_share": _share(v > 0, self.chart),
                        "source_meta": {k: t.meta[k] for k in ("source", "source_sha256", "tokenizer") if k in t.meta}}
@@ -205,4 +220,4 @@ def save_avatar(tokens: AvatarTokens, path: str | os.PathLike, body=None) -> Pat
     return save_ply(path, to_gaussians(avatar, body, layout, canonical=True), avatar, layout.texels)
 
 
-__all__ = ["AvatarGenerator", "SamplerOptions", "load_avatar_tokens", "save_avatar"]
+__all__ = ["KEEP", "AvatarGenerator", "SamplerOptions", "load_avatar_tokens", "save_avatar"]

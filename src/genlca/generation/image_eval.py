@@ -2,8 +2,8 @@
 are tokenized like a user's photo, completed by one or more checkpoints, and scored:
 
 - visible side: render PSNR over the texels the photo shows (4 views, A-pose; `masked_render_psnr` on the true
-  silhouette), for the photo's tokens alone and for each completed avatar (completion blends the photo's
-  texels back by their visibility confidence, so the two differ only where the confidence is below 1);
+  silhouette), for the photo's tokens alone and for each completed avatar (with keep="seen" the completion keeps
+  every texel the photo saw, so the two differ only at the edges where Gaussians of both sides blend);
 - unobserved side: render PSNR over the texels the photo does not show (`unobserved_render_psnr`), for each
   checkpoint and for the photo's tokens alone (grey template there: what no completion gives).
 
@@ -93,8 +93,8 @@ def _mean(values: list[float]) -> float:
 
 def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir: str | os.PathLike,
                              fits: str = "true", opts: SamplerOptions = SamplerOptions(steps=25, method="euler"),
-                             use_caption: bool = False, views: int = 4, size: int = 128, goal_visible_db: float = 22.0,
-                             progress: bool = False) -> dict:
+                             use_caption: bool = False, keep: str = "seen", views: int = 4, size: int = 128,
+                             goal_visible_db: float = 22.0, progress: bool = False) -> dict:
     """Score each checkpoint (name -> folder) on the drop's synthetic photos; returns a JSON-able report."""
     from genlca.body import body_model_named
     from genlca.body.uv_layout import uv_layout
@@ -131,7 +131,7 @@ def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir
                                                                                  unseen, body, layout, views, size)}}
             prompt = photo.caption if use_caption else ""
             for name, gen in gens.items():
-                [avatar] = gen.complete([tokens], [prompt], opts)
+                [avatar] = gen.complete([tokens], [prompt], opts, keep=keep)
                 row[name] = {"visible_psnr_db": masked_render_psnr(avatar.avatar(), photo.truth, seen, body, layout,
                                                                    views, size),
                              "unobserved_psnr_db": unobserved_render_psnr(avatar.avatar(), photo.truth, unseen, body,
@@ -151,7 +151,7 @@ def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir
                 _mean(diffs) > 0
     return {"drop": str(drop_dir), "fits": fits, "photos": len(rows), "checkpoints": {k: str(v) for k, v in
                                                                                        checkpoints.items()},
-            "sampler": opts.info(), "use_caption": use_caption, "views": views, "size": size,
+            "sampler": opts.info(), "use_caption": use_caption, "keep": keep, "views": views, "size": size,
             "goal_visible_db": goal_visible_db, "summary": summary, "verdict": verdict, "per_photo": rows,
             "seconds": round(time.time() - t0, 1)}
 
