@@ -42,6 +42,10 @@ ui: setup
 bench: setup
 	$(BIN)/python benchmarks/render.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/fitting.py
+	$(BIN)/python benchmarks/tokenizer.py
+	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/sampler.py
 
 clean:
 	rm -rf data/manifests data/avatars .dagster_home .pytest_cache

@@ -53,7 +53,9 @@ def main() -> int:
     summarized = {"drops": f"drops/{drop_dir.name}/  (videos + ground truth of the synthetic drop)",
                   "tokenizer/synthetic": "tokenizer/synthetic/  (the tokenizer's synthetic train and val drops)",
                   "models/genlca": "models/genlca/  (GenLCA checkpoint: model.safetensors, checkpoint.json, "
-                                   "loss_curve.png, sample.png, checkpoints/, logs/)"}
+                                   "loss_curve.png, sample.png, checkpoints/, logs/; export/: the ONNX sampler "
+                                   "and its parity report)",
+                  "monitoring": "monitoring/  (per drop: evidently drift reports, summary.json)"}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
         if p.is_file() and not p.name.startswith(".") and not any(rel.startswith(f"{s}/") for s in summarized):
