@@ -7,6 +7,7 @@ can check that text, edits and completions do what a user expects, not only that
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,22 +262,33 @@ def test_cli_errors_name_the_problem(checkpoint, tmp_path):
     assert r.exit_code == 2 and "missing.ply" in r.output
 
 
-def test_image_to_avatar_on_a_real_waist_up_photo(checkpoint, tmp_path):
-    """skimage's astronaut (waist up): detected, fitted, tokenized as a one-frame video, completed."""
+MESSI = Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg")  # Debian's opencv-doc
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "messi5"])
+def test_image_to_avatar_on_real_photos(checkpoint, tmp_path, photo):
+    """skimage's astronaut (waist up) and opencv-doc's messi5 (full body): detected, fitted, tokenized as a
+    one-frame video, completed; the avatar keeps what the photo shows."""
     from PIL import Image
     from skimage import data as skimage_data
 
     from genlca.cli import app
-
-    Image.fromarray(skimage_data.astronaut()).save(tmp_path / "astronaut.png")
-    r = CliRunner().invoke(app, ["generate", "--image", str(tmp_path / "astronaut.png"), "--text", "a person",
-                                 "--out", str(tmp_path / "astro.ply"), "--checkpoint", str(checkpoint),
-                                 "--steps", "3"])
-    assert r.exit_code == 0, r.output
     from genlca.generation.generator import load_avatar_tokens
 
-    assert (tmp_path / "astro_fit" / "astronaut_overlay.png").is_file()
-    assert load_avatar_tokens(tmp_path / "astro.ply").maps.abs().sum() > 0
+    if photo == "astronaut":
+        path = tmp_path / "astronaut.png"
+        Image.fromarray(skimage_data.astronaut()).save(path)
+    elif MESSI.is_file():
+        path = MESSI
+    else:
+        pytest.skip(f"{MESSI} not installed (apt install opencv-doc)")
+    r = CliRunner().invoke(app, ["generate", "--image", str(path), "--text", "a person", "--out",
+                                 str(tmp_path / "avatar.ply"), "--checkpoint", str(checkpoint), "--steps", "3"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "avatar_fit" / f"{path.stem}_overlay.png").is_file()
+    avatar = load_avatar_tokens(tmp_path / "avatar.ply")
+    assert torch.isfinite(avatar.maps).all() and avatar.maps.abs().sum() > 0
+    assert "it shows" in r.output  # the share of the body the photo shows is reported
 
 
 def test_user_avatars_asset_generates_edits_and_animates(checkpoint, tmp_path):
