@@ -21,15 +21,8 @@ from genlca.generation.text_fidelity import (
 )
 from genlca.tokenizer.captions import ALBEDO, DELIT, lighting_for, sure_regions
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 R = 64  # the measurement's resolution
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # much faster on a shared CPU
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
