@@ -156,7 +156,9 @@ def test_tiny_checkpoint_end_to_end(tmp_path, anny):
     assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     assert report["prompts"] == 3 and len(report["rows"]) == 3 and report["light"] == "albedo"
-    assert report["light_source"].startswith("token dataset") and report["prompts_in_training"] == 0
+    # The checkpoint records what made its training tokens, and the colours are named accordingly.
+    assert json.loads((ckpt / "checkpoint.json").read_text())["tokenizers"] == ["ground_truth_albedo"]
+    assert report["light_source"].startswith("checkpoint") and report["prompts_in_training"] == 0
     assert set(report["by_region"]) == set(REGIONS) and report["overall"]["cases"] == 15
     assert 0 <= report["overall"]["match_rate"] <= 1 and set(report["ceiling"]) == {"overall", "by_region"}
     assert report["timings"]["per_prompt_s"] > 0 and sheet.stat().st_size > 1000

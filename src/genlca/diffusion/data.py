@@ -83,12 +83,14 @@ class TokenMapsDataset(Dataset):
     texels, captions (N,), normalizer, chart (R, R) bool UV chart; names: one per sample (e.g. "drop/video");
     visibility (N, R, R): the tokenizer's confidence for the image condition (default: valid as 1);
     regions (R, R) long: region ids partial conditions drop (body parts; -1 outside; default: UV squares);
-    version: what the data is (the token_dataset's version), recorded in checkpoints.
+    version: what the data is (the token_dataset's version), recorded in checkpoints; tokenizers: what made the
+    tokens (e.g. "unprojection", a refiner folder, "ground_truth_albedo"), recorded too.
     """
 
     def __init__(self, maps: Tensor, shape: Tensor, valid: Tensor, captions: list[str], normalizer: Normalizer,
                  chart: Tensor, names: list[str] | None = None, visibility: Tensor | None = None,
-                 regions: Tensor | None = None, version: str | None = None, body_model: str = "anny"):
+                 regions: Tensor | None = None, version: str | None = None, body_model: str = "anny",
+                 tokenizers: list[str] | None = None):
         n, c, r, _ = maps.shape
         if c != NUM_CHANNELS or maps.shape[-1] != r:
             raise ValueError(f"maps must be (N, {NUM_CHANNELS}, R, R), got {tuple(maps.shape)}")
@@ -112,6 +114,7 @@ class TokenMapsDataset(Dataset):
         self.regions = (default_regions(r) if regions is None else regions.long().cpu()).where(self.chart, -1)
         self.version = version or ""
         self.body_model = body_model
+        self.tokenizers = sorted(set(tokenizers or []))  # what made the tokens (recorded in checkpoints)
 
     @property
     def resolution(self) -> int:
@@ -186,7 +189,8 @@ def load_token_dataset(folder: str | os.PathLike, split: str = "train", chart: T
         normalizer=Normalizer.from_stats(stats["mean"], stats["std"]), chart=chart,
         names=[f"{d}/{v}" for d, v in zip(rows["drop"], rows["video"])],
         visibility=torch.stack([t.visibility for t in tokens]), regions=regions,
-        version=info.get("dvc_version") or info.get("version", ""), body_model=body_model)
+        version=info.get("dvc_version") or info.get("version", ""), body_model=body_model,
+        tokenizers=list(rows["tokenizer"]))
 
 
 __all__ = ["MIN_STD", "Normalizer", "TokenMapsDataset", "default_regions", "load_token_dataset", "partial_condition"]

@@ -372,7 +372,7 @@ def export(ema: GenLCADiT, normalizer: Normalizer, out_dir: Path, cfg: TrainConf
         "body_model": dataset.body_model, "resolution": dataset.resolution, "shape_dim": dataset.shape_dim,
         "text_model": text_model,  # None: trained without text conditioning
         "dataset": {"version": dataset.version, "samples": len(dataset)},
-        "cond_visibility": dataset.cond_visibility_kind,
+        "cond_visibility": dataset.cond_visibility_kind, "tokenizers": dataset.tokenizers,
         "step": metrics["steps"], "run_id": metrics["run_id"], "lineage": lineage, "metrics": metrics,
     }
     with atomic_path(out_dir / META_FILE) as tmp:

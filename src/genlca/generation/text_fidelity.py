@@ -116,14 +116,16 @@ def shuffled(subjects: list) -> list:
 # ----------------------------------------------------------------------------- generation
 def lighting_of(meta: dict, dataset: str | os.PathLike | None = None, light: str = "auto") -> tuple[Lighting, str]:
     """(profile, why) for naming the colours a checkpoint generates: those of the tokens it was trained on.
-    checkpoint.json records no tokenizer unless its lineage does; the token dataset's index does."""
+    checkpoint.json records the tokenizers of its training tokens (older ones do not: then the token dataset's
+    index says)."""
     if light != "auto":
         if light not in LIGHTS:
             raise ValueError(f"light must be auto or one of {', '.join(LIGHTS)}, got {light!r}")
         return LIGHTS[light], "given"
     lineage = meta.get("lineage") or {}
-    names = lineage.get("tokenizers") or ([lineage["tokenizer"]] if "tokenizer" in lineage else [])
-    why = "checkpoint lineage"
+    names = meta.get("tokenizers") or lineage.get("tokenizers") or (
+        [lineage["tokenizer"]] if "tokenizer" in lineage else [])
+    why = "checkpoint"
     if not names and dataset is not None:
         from genlca.tokenizer.dataset import read_token_index
 
