@@ -11,6 +11,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_SITE_CACHE_DIR ?= $(GENLCA_CACHE)/dvc-site
 GENLCA_DVC_REMOTE ?= $(GENLCA_CACHE)/dvc-remote
 PYTEST_ARGS ?=
+PORT ?= 3000
 
 .PHONY: setup test test-slow demo ui bench clean
 
@@ -37,7 +38,7 @@ demo: setup
 	$(BIN)/python -m orchestration.demo
 
 ui: setup
-	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/dagster dev -h 127.0.0.1 -p $(PORT) -w workspace.yaml
 
 bench: setup
 	$(BIN)/python benchmarks/render.py
