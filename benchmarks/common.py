@@ -77,3 +77,14 @@ def write_result(out, result: dict, print_table) -> None:
     out.write_text(json.dumps(result, indent=1))
     print_table(result)
     print(f"wrote {out}")
+
+
+def rss_mib(key: str = "VmRSS") -> float | None:
+    """VmRSS (now) or VmHWM (peak since the last reset) of this process in MiB, from /proc (Linux only)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None

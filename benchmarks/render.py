@@ -29,7 +29,8 @@ from pathlib import Path
 
 import torch
 
-from common import REPO, base_machine_info, loadavg, proc_busy  # noqa: E402  (benchmarks/ is on sys.path)
+from common import REPO, base_machine_info, loadavg, proc_busy, rss_mib  # noqa: E402  (benchmarks/ is on sys.path)
+from genlca.render.gaussians import Gaussians
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "render.json"
 DEFAULT_COUNTS = (16384, 65536)
 DEFAULT_SIZES = (256, 512)
@@ -111,22 +112,11 @@ def _reset_peak_rss() -> bool:
         return False
 
 
-def _rss_mib(key: str) -> float | None:
-    """VmRSS (now) or VmHWM (peak since the last reset) in MiB, from /proc (Linux only)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # Inputs
 
 
-def body_gaussians(counts: list[int], seed: int, log) -> dict[int, tuple["Gaussians", int]]:  # noqa: F821
+def body_gaussians(counts: list[int], seed: int, log) -> dict[int, tuple[Gaussians, int]]:
     """For each N: (exactly N template-avatar Gaussians, the UV resolution they came from)."""
     from genlca.avatar import template_avatar, to_gaussians
     from genlca.body import load_body_model
@@ -263,7 +253,7 @@ def run_case(g, r: int, size: int, device: torch.device, backend: str, warmup: i
         return res
     res.other_cpus_busy = load.stop()
     if reset_ok and not cuda:
-        res.peak_rss_mib = _rss_mib("VmHWM")
+        res.peak_rss_mib = rss_mib("VmHWM")
     if cuda:
         res.peak_cuda_mib = torch.cuda.max_memory_allocated(device) / 2**20
     res.forward_s = statistics.median(res.forward_runs)

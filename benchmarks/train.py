@@ -50,7 +50,8 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, base_machine_info, loadavg, proc_busy, write_result  # noqa: E402  (benchmarks/ is on sys.path)
+from common import (RESULTS, base_machine_info, loadavg, proc_busy, rss_mib,  # noqa: E402  (on sys.path)
+                    write_result)
 
 DEFAULT_OUT = RESULTS / "train.json"
 GOAL_OVERHEAD = 1.05  # visibility_aware / naive seconds per step
@@ -276,16 +277,6 @@ def time_size(size: str, resolution: int, chart, regions, methods: list[str], a,
 # Peak memory: one fresh process per (size, R, method)
 
 
-def _rss_mib(key: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
-
 def memory_probe(spec: dict) -> dict:
     """Runs in the subprocess: build everything, note the baseline, run `steps` steps, report the peak."""
     torch.set_num_threads(spec["threads"])
@@ -301,7 +292,7 @@ def memory_probe(spec: dict) -> dict:
         base = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
     else:
-        base = _rss_mib("VmRSS")
+        base = rss_mib("VmRSS")
         try:  # Linux: 5 -> clear_refs resets VmHWM (the peak resident set) to the current RSS
             Path("/proc/self/clear_refs").write_text("5")
             out["peak_source"] = "VmHWM after reset"
@@ -315,7 +306,7 @@ def memory_probe(spec: dict) -> dict:
         out.update(peak_mib=round((peak - base) / 2**20, 1), baseline_mib=round(base / 2**20, 1),
                    peak_source="torch.cuda.max_memory_allocated")
     else:
-        hwm = _rss_mib("VmHWM") if out["peak_source"].startswith("VmHWM") else None
+        hwm = rss_mib("VmHWM") if out["peak_source"].startswith("VmHWM") else None
         if hwm is None:
             hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         out.update(peak_mib=round(hwm - base, 1), baseline_mib=round(base, 1))

@@ -32,7 +32,7 @@ from pandera.typing.pandas import Series
 
 from genlca.avatar import CHANNELS, NUM_CHANNELS
 from genlca.data.ingest import sha256_file
-from genlca.io_utils import save_tensors
+from genlca.io_utils import replace_dir, save_tensors
 from genlca.tokenizer.tokens import AvatarTokens, load_tokens
 
 INDEX_FILE, STATS_FILE, INFO_FILE = "index.parquet", "stats.safetensors", "dataset.json"
@@ -122,17 +122,6 @@ def _row(drop: str, path: Path, tokens: AvatarTokens, chart: torch.Tensor | None
             "caption": str(tokens.meta.get("caption", "")), "tokenizer": str(tokens.meta.get("tokenizer", ""))}
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Swap the finished folder into place (the old one is removed after)."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / out.name)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def folder_version(folder: str | os.PathLike, track: bool) -> dict[str, str]:
     """{'hash', 'how'}: the DVC version of a token folder (`dvc_version`). Tokens are rewritten when
     re-materialized, so an existing `.dvc` file is refreshed (`dvc add` again) before it is read."""
@@ -198,7 +187,7 @@ def build_token_dataset(token_dirs: Mapping[str, str | os.PathLike], out_dir: st
         index.to_parquet(tmp / INDEX_FILE, index=False)
         save_tensors(tmp / STATS_FILE, stats, {"kind": "token_stats", "channels": info["channels"]})
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
-        _replace_dir(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return info

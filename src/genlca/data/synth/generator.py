@@ -34,7 +34,7 @@ from genlca.data.synth.subject import Subject, sample_subject
 from genlca.render.visibility import texel_visibility
 from genlca.data.synth.vocab import FRAMINGS, REGIMES, REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
-from genlca.io_utils import pack_bits, save_tensors
+from genlca.io_utils import pack_bits, replace_dir, save_tensors
 from genlca.data.video import ENCODER, VideoEncoder
 from genlca.render.ply import save_ply
 from genlca.render.renderer import render
@@ -262,16 +262,9 @@ def _check_target(out: Path) -> None:
 def _publish(tmp: Path, out: Path) -> None:
     """Rename the finished drop into place (replacing an earlier synthetic drop or an empty folder)."""
     _check_target(out)
-    old = None
-    if out.exists():
-        if any(out.iterdir()):
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-        else:
-            out.rmdir()
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if out.exists() and not any(out.iterdir()):
+        out.rmdir()
+    replace_dir(tmp, out)
 
 
 def generate_drop(out: str | Path, videos: int = 4, frames: int = 24, size: int = 256, regime: str = "mixed",

@@ -31,6 +31,7 @@ from genlca.body.uv_layout import UVLayout
 from genlca.data.synth.subject import Subject, sample_subject
 from genlca.data.synth.vocab import REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
+from genlca.io_utils import replace_dir
 from genlca.tokenizer.tokens import AvatarTokens, save_tokens
 
 SUBJECTS_FILE = "subjects.json"
@@ -79,13 +80,7 @@ def _check_target(out: Path) -> None:
 def _publish(tmp: Path, out: Path) -> None:
     """Swap the finished folder into place (an earlier subject-token folder is removed after)."""
     _check_target(out)
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / out.name)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    replace_dir(tmp, out)
 
 
 def write_subject_tokens(out: str | os.PathLike, subjects: int = 1000, seed: int = 0, resolution: int = 64,
