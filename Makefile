@@ -13,9 +13,13 @@ GENLCA_DVC_REMOTE ?= $(GENLCA_CACHE)/dvc-remote
 PYTEST_ARGS ?=
 PORT ?= 3000
 
-.PHONY: setup test test-slow demo ui bench clean
+.PHONY: setup home test test-slow demo ui bench clean
 
-setup: $(VENV)/.setup-done
+setup: $(VENV)/.setup-done home
+
+# The Dagster home (run history for `make ui`): made on every run, so `make clean` never breaks the next one.
+home:
+	@mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 
 # torch==2.13.0 first (the CPU wheel on disk); then the project, whose pins co-resolve with it.
 $(VENV)/.setup-done: pyproject.toml
@@ -25,7 +29,6 @@ $(VENV)/.setup-done: pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	$(BIN)/genlca body build-cache
 	$(BIN)/dvc remote add --local --force --default local $(GENLCA_DVC_REMOTE)
-	@mkdir -p $(DAGSTER_HOME) && cp -n orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
 	@touch $@
 
 test: setup
