@@ -13,6 +13,7 @@ from assets.preview import image_markdown
 from genlca.diffusion.data import load_token_dataset
 from genlca.diffusion.train import (META_FILE, TrainConfig, archive_parent, can_resume, config_hash, git_commit,
                                     sample_tokens, train_diffusion)
+from genlca.eval.lineage import collect_lineage, lineage_markdown
 from genlca.plots import loss_curve_png
 from genlca.threads import torch_threads
 from genlca.tokenizer.dataset import INDEX_FILE
@@ -94,6 +95,9 @@ def genlca_checkpoint(context: dg.AssetExecutionContext, config: GenLCACheckpoin
         "lineage": dg.MetadataValue.md(_lineage_table(lineage, m)),
         "config": dg.MetadataValue.json(asdict(cfg)),
     }
+    # Every checkpoint so far (earlier exports kept in history/, production), side by side with deltas.
+    history = collect_lineage([out, Path(store.root) / "models" / "production"], skip_missing=True)
+    metadata["lineage_history"] = dg.MetadataValue.md(lineage_markdown(history))
     curve = loss_curve_png(m["losses"], out / "loss_curve.png", ylabel="flow-matching loss", title="GenLCA training")
     if curve is not None:
         metadata["loss_curve"] = dg.MetadataValue.md(image_markdown(str(curve), alt="training loss"))

@@ -192,4 +192,8 @@ def test_checkpoint_asset_trains_and_chains_lineage(tmp_path):
     assert lineage["parent"]["step"] == 4 and Path(lineage["parent"]["path"]).is_file()
     assert lineage["parent"]["run_id"] != meta["run_id"]  # trained afresh, not resumed
     assert len(lineage["token_dataset"]["version"]) == 64 and lineage["git_commit"]
-    assert second.asset_materializations_for_node("genlca_checkpoint")[0].metadata["resumed_from"].value == "none"
+    md2 = second.asset_materializations_for_node("genlca_checkpoint")[0].metadata
+    assert md2["resumed_from"].value == "none"
+    # The lineage table shows both checkpoints: the parent (from history/) and the new one.
+    assert lineage["parent"]["id"] in md2["lineage_history"].value and meta["weights_sha256"][:16] in md2[
+        "lineage_history"].value

@@ -759,5 +759,41 @@ def animate_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca) or
                   f"(Gaussians at most {r['max_excursion_m'] * 100:.1f} cm outside the body's box); "
                   f"{time.time() - t0:.1f} s")
 
+
+@app.command("lineage")
+def lineage_cmd(folders: Optional[list[Path]] = typer.Argument(None, help="Checkpoint folders (default: "
+                                                                "$GENLCA_DATA/models/genlca and models/production, "
+                                                                "those that exist)."),
+                out: Path = typer.Option(Path("lineage.html"), "--out", "-o", help="Self-contained HTML report."),
+                json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the entries as JSON.")):
+    """Every checkpoint reachable from the folders (their history/ too) side by side: data version, code, config,
+    parent, metrics with deltas against the parent, and what changed."""
+    from genlca.eval.lineage import collect_lineage, write_lineage_html, write_lineage_json
+    from genlca.paths import data_root, default_checkpoint
+
+    production = data_root() / "models" / "production"
+    if not folders:
+        folders = [p for p in (default_checkpoint(), production) if (p / "checkpoint.json").is_file()]
+        if not folders:
+            _fail(f"no checkpoint in {default_checkpoint()} or {production}: name the checkpoint folders")
+    try:
+        entries = collect_lineage(folders, production=production if production.is_dir() else None)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    write_lineage_html(entries, out)
+    if json_out:
+        write_lineage_json(entries, json_out)
+    t = Table("checkpoint", "step", "data", "parent", "changed", "loss_last", title=f"{len(entries)} checkpoints")
+    for e in entries:
+        d = e["deltas"].get("loss_last")
+        loss = e["metrics"].get("loss_last")
+        t.add_row(" " * 2 * e["depth"] + e["id"] + (" *" if e["production"] else ""), str(e["step"]),
+                  e["data_version"] or "none", e["parent_id"] or "none",
+                  ", ".join(k for k, v in e["changed"].items() if v) or "",
+                  ("—" if loss is None else f"{loss:.4g}") + (f" ({d:+.3g})" if d is not None else ""))
+    Console().print(t)
+    console.print(f"wrote {out}" + (f" and {json_out}" if json_out else "") + " (* production)")
+
+
 if __name__ == "__main__":
     app()
