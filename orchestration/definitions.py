@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from assets import (avatar_assets, checkpoint_assets, dataset_assets, drift_assets, drop_assets, export_assets,
-                    fit_assets, generation_assets, promotion_assets, token_assets, tokenizer_assets)
+                    fit_assets, generation_assets, promotion_assets, report_assets, token_assets, tokenizer_assets)
 from genlca.paths import data_root
 from orchestration.jobs import dataset_job, demo_job, ingest_job, model_job, tokenizer_job
 from orchestration.resources import ArtifactStore, BodyModelResource, DropsFolder
@@ -16,8 +16,8 @@ DATA = str(data_root())
 
 defs = dg.Definitions(
     assets=dg.load_assets_from_modules([avatar_assets, checkpoint_assets, dataset_assets, drift_assets, drop_assets,
-                                        export_assets, fit_assets, generation_assets, promotion_assets, token_assets,
-                                        tokenizer_assets]),
+                                        export_assets, fit_assets, generation_assets, promotion_assets, report_assets,
+                                        token_assets, tokenizer_assets]),
     asset_checks=dg.load_asset_checks_from_modules([avatar_assets]),
     jobs=[demo_job, ingest_job, tokenizer_job, dataset_job, model_job],
     sensors=[drop_sensor],

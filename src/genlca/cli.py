@@ -440,6 +440,32 @@ def evaluate_image_to_avatar_cmd(
     console.print(f"wrote {json_out} ({report['seconds']:.0f} s)")
 
 
+@evaluate_app.command("report")
+def evaluate_report_cmd(
+        out: Path = typer.Option(..., "--out", "-o", help="Folder for report.html, report.json, samples.png, "
+                                 "lineage.html."),
+        checkpoint: Optional[Path] = CheckpointOpt,
+        dataset: Optional[Path] = typer.Option(None, help="Token dataset to compare with (default: "
+                                               "$GENLCA_DATA/token_dataset)."),
+        ablation: Optional[Path] = typer.Option(None, help="An ablation report (JSON of `genlca evaluate ablation`) "
+                                                "to include."),
+        samples: int = typer.Option(8), steps: int = typer.Option(20), size: int = typer.Option(128)):
+    """The evaluation report of a checkpoint: samples, metrics against the data set, lineage, ablation."""
+    from genlca.eval.report import REPORT_HTML, evaluation_report
+    from genlca.paths import data_root, default_checkpoint
+
+    try:
+        r = evaluation_report(checkpoint or default_checkpoint(), dataset or data_root() / "token_dataset", out,
+                              samples=samples, steps=steps, size=size, ablation_json=ablation)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    t = Table("metric", "value", title=f"checkpoint {r['weights']} (step {r['step']})")
+    for name, m in r["metrics"].items():
+        t.add_row(name, f"{m['value']:.4g}" if "value" in m else f"skipped: {m['skipped'][:80]}")
+    Console().print(t)
+    console.print(f"wrote {out / REPORT_HTML} ({r['seconds']:.0f} s)")
+
+
 @evaluate_app.command("text-fidelity")
 def evaluate_text_fidelity_cmd(
         checkpoint: Path = typer.Option(..., "--checkpoint", help="Checkpoint folder trained with text."),
