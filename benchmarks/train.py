@@ -108,11 +108,9 @@ def make_batches(chart: torch.Tensor, regions: torch.Tensor, batch_size: int, te
         batch = {"maps": maps, "shape": torch.randn(batch_size, SHAPE_DIM, generator=g), "valid": valid,
                  "cond": cond}
         if text:
-            lengths = torch.randint(TEXT_TOKENS // 2, TEXT_TOKENS + 1, (batch_size,), generator=g)
-            mask = torch.arange(TEXT_TOKENS)[None] < lengths[:, None]
-            pooled = torch.nn.functional.normalize(torch.randn(batch_size, 384, generator=g), dim=1)
-            tokens = torch.randn(batch_size, TEXT_TOKENS, 384, generator=g) * mask[..., None]
-            batch["text"] = {"pooled": pooled, "tokens": tokens, "mask": mask}
+            from genlca.export.parity import random_text
+
+            batch["text"] = random_text(batch_size, TEXT_TOKENS, generator=g)
         out.append(_to(batch, device))
     return out
 

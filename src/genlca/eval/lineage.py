@@ -207,7 +207,8 @@ def history_png(entries: list[dict]) -> bytes | None:
     return buf.getvalue()
 
 
-def _png_uri(png: bytes) -> str:
+def png_data_uri(png: bytes) -> str:
+    """A PNG inline in HTML or markdown: pages that fetch nothing."""
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
@@ -228,7 +229,7 @@ def lineage_markdown(entries: list[dict], plot: bool = True) -> str:
         rows.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     text = "\n".join(rows)
     png = history_png(entries) if plot and entries else None
-    return text + (f"\n\n![metric history]({_png_uri(png)})" if png else "")
+    return text + (f"\n\n![metric history]({png_data_uri(png)})" if png else "")
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -270,7 +271,7 @@ def lineage_html(entries: list[dict]) -> str:
     out.append("</table>")
     png = history_png(entries) if entries else None
     if png:
-        out.append(f"<h2>Metric history</h2><img alt='metric history' src='{_png_uri(png)}'>")
+        out.append(f"<h2>Metric history</h2><img alt='metric history' src='{png_data_uri(png)}'>")
     out.append("</body></html>\n")
     return "".join(out)
 
@@ -289,4 +290,4 @@ def write_lineage_json(entries: list[dict], out: str | os.PathLike) -> Path:
 
 
 __all__ = ["collect_lineage", "history_png", "lineage_html", "lineage_markdown", "lower_is_better",
-           "metric_columns", "order_lineage", "write_lineage_html", "write_lineage_json"]
+           "metric_columns", "order_lineage", "png_data_uri", "write_lineage_html", "write_lineage_json"]

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import os
@@ -52,10 +51,6 @@ def _renders(tokens: list, body, views: int, size: int) -> list:
     return out
 
 
-def _png_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
-
-
 def _metric_rows(metrics: dict) -> str:
     rows = []
     for name, r in metrics.items():
@@ -84,7 +79,7 @@ def evaluation_report(checkpoint: str | os.PathLike, dataset_dir: str | os.PathL
     """Write OUT_DIR/report.html, report.json and samples.png for a checkpoint; returns the report dict."""
     from genlca.body import body_model_named
     from genlca.eval.image_metrics import fid_kid, metric_availability
-    from genlca.eval.lineage import collect_lineage, write_lineage_html
+    from genlca.eval.lineage import collect_lineage, png_data_uri, write_lineage_html
     from genlca.eval.metrics import frechet_distance, token_features
     from genlca.generation.generator import AvatarGenerator, SamplerOptions
     from genlca.generation.sheet import contact_sheet
@@ -139,7 +134,7 @@ padding:4px 8px}}</style></head><body>
 <p>data version {html.escape(report['data_version'][:16])}, git {html.escape(str(report['git_commit']))},
 config {html.escape(str(report['config_hash']))}; reference: {len(reference)} avatars ({split} split)</p>
 <h2>Metrics</h2>{_metric_rows(metrics)}
-<h2>Samples</h2><img src="{_png_uri(out / SAMPLES_PNG)}" alt="samples">
+<h2>Samples</h2><img src="{png_data_uri((out / SAMPLES_PNG).read_bytes())}" alt="samples">
 <h2>Lineage</h2>{f'<p>{len(lineage)} checkpoints: <a href="{LINEAGE_HTML}">{LINEAGE_HTML}</a></p>' if lineage
                   else '<p>no lineage</p>'}
 <h2>Ablation</h2>{_ablation_rows(ablation)}

@@ -92,13 +92,16 @@ class AvatarGenerator:
 
     @torch.no_grad()
     def _sample(self, prompts: list[str], opts: SamplerOptions, cond: dict | None = None,
-                known_shape: Tensor | None = None, init: Tensor | None = None, t_start: float = 1.0):
+                known_shape: Tensor | None = None, init: Tensor | None = None, t_start: float = 1.0,
+                progress: bool = False):
         """(maps (N, 14, R, R) normalized, shape (N, S)), opts.batch avatars per call; the chunk from prompt
         `lo` on is seeded seed + lo: the same prompts, seed and batch give the same avatars."""
+        from tqdm import tqdm
+
         from genlca.diffusion.flow import sample
 
         maps, shapes = [], []
-        for lo in range(0, len(prompts), opts.batch):
+        for lo in tqdm(range(0, len(prompts), opts.batch), desc="generate", disable=not progress):
             hi = min(len(prompts), lo + opts.batch)
             part = lambda d: None if d is None else {k: v[lo:hi] for k, v in d.items()}  # noqa: E731
             m, s = sample(self.model, hi - lo, steps=opts.steps, method=opts.method,
@@ -116,9 +119,10 @@ class AvatarGenerator:
         info = {"source": "genlca generate", "checkpoint": str(self.meta.get("weights_sha256", ""))[:16], **info}
         return to_avatar_tokens(maps, shape, self.model, self.normalizer, self.body_model, info)
 
-    def from_text(self, prompts: list[str], opts: SamplerOptions = SamplerOptions()) -> list[AvatarTokens]:
-        """One avatar per prompt ('' = unconditional)."""
-        maps, shape = self._sample(list(prompts), opts)
+    def from_text(self, prompts: list[str], opts: SamplerOptions = SamplerOptions(),
+                  progress: bool = False) -> list[AvatarTokens]:
+        """One avatar per prompt ('' = unconditional); `progress`: a bar over the model calls."""
+        maps, shape = self._sample(list(prompts), opts, progress=progress)
         out = self._tokens(maps, shape, opts.info())
         for t, p in zip(out, prompts):
             t.meta["caption"] = p

@@ -139,18 +139,10 @@ def lighting_of(meta: dict, dataset: str | os.PathLike | None = None, light: str
 
 
 def generate_avatars(gen, prompts: list[str], opts, progress: bool = False) -> list:
-    """AvatarTokens per prompt from one loaded model (an `AvatarGenerator`), opts.batch prompts per model call:
-    the same avatars as one `from_text` call, with a progress bar."""
-    from dataclasses import replace
-
-    from tqdm import tqdm
-
+    """AvatarTokens per prompt from one loaded model (an `AvatarGenerator`), opts.batch prompts per model call."""
     if not gen.has_text:
         raise ValueError(f"{gen.checkpoint}: trained without text conditioning; text fidelity needs a text model")
-    out = []
-    for lo in tqdm(range(0, len(prompts), opts.batch), desc="generate", disable=not progress):
-        out += gen.from_text(prompts[lo:lo + opts.batch], replace(opts, seed=opts.seed + lo))
-    return out
+    return gen.from_text(prompts, opts, progress=progress)
 
 
 # ----------------------------------------------------------------------------- the evaluation

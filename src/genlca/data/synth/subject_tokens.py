@@ -102,8 +102,8 @@ def write_subject_tokens(out: str | os.PathLike, subjects: int = 1000, seed: int
     try:
         os.chmod(tmp, 0o755)
         names, captions = [], []
-        for i in tqdm(range(subjects), desc="subject tokens", disable=not progress):
-            subject = sample_subject(np.random.default_rng([seed, i]), body)
+        for i, subject in enumerate(tqdm(draw_subjects(body, subjects, seed), desc="subject tokens",
+                                         disable=not progress)):
             names.append(subject_name(i))
             captions.append(subject.caption)
             tokens = subject_tokens(body, layout, subject, {"seed": seed, "index": i})
