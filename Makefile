@@ -13,7 +13,7 @@ GENLCA_DVC_REMOTE ?= $(GENLCA_CACHE)/dvc-remote
 PYTEST_ARGS ?=
 PORT ?= 3000
 
-.PHONY: setup home test test-slow demo ui bench clean
+.PHONY: setup home test test-slow reliability demo ui bench clean
 
 setup: $(VENV)/.setup-done home
 
@@ -36,6 +36,10 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+# Kill-anywhere recovery, hostile input, atomic writes: prints the figures table (benchmarks/results/reliability.json).
+reliability: setup
+	$(BIN)/python benchmarks/reliability.py
 
 demo: setup
 	$(BIN)/python -m orchestration.demo

@@ -7,10 +7,11 @@ import dagster as dg
 import pandas as pd
 from safetensors.torch import load_file
 
-from assets.partitions import drops_partitions
+from assets.partitions import drops_partitions, valid_drop_keys
 from genlca.avatar import CHANNELS
 from genlca.body.uv_layout import uv_layout
 from genlca.tokenizer.dataset import INDEX_FILE, STATS_FILE, build_token_dataset, constant_channels
+from genlca.io_utils import published
 from orchestration.resources import ArtifactStore, BodyModelResource
 
 
@@ -39,9 +40,9 @@ def token_dataset(context: dg.AssetExecutionContext, config: TokenDatasetConfig,
                   body_model: BodyModelResource) -> dg.MaterializeResult:
     """index.parquet (one row per token file, with its split), stats.safetensors (per-channel mean
     and std over valid texels of the train split) and dataset.json (counts, versions)."""
-    partitions = context.instance.get_dynamic_partitions(drops_partitions.name)
+    partitions = valid_drop_keys(context.instance.get_dynamic_partitions(drops_partitions.name), context.log)
     token_dirs = {d: store.path("tokens", d, "x").parent for d in partitions}
-    token_dirs = {d: p for d, p in token_dirs.items() if any(p.glob("*.safetensors"))}
+    token_dirs = {d: p for d, p in token_dirs.items() if published(p)}
     if not token_dirs:
         raise dg.Failure(description="no token files in any drop: materialize avatar_tokens first")
     out = store.path("token_dataset", INDEX_FILE).parent

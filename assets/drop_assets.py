@@ -15,6 +15,7 @@ from genlca.data.preview import contact_sheet
 from genlca.data.versioning import dvc_version
 from genlca.params import stage_params
 from orchestration.resources import ArtifactStore, DropsFolder
+from orchestration.sensors import listing_signature
 
 _INGEST = stage_params("ingest")
 
@@ -51,7 +52,12 @@ def raw_videos(context: dg.AssetExecutionContext, config: IngestConfig, drops: D
     t0 = time.time()
     limits = IngestLimits(min_duration_s=config.min_duration_s, max_bytes=config.max_bytes,
                           max_pixels=config.max_pixels, max_frames=config.max_frames)
+    listing = listing_signature(drop_dir)
     df = ingest_drop(drop_dir, limits=limits)
+    if listing_signature(drop_dir) != listing:  # the sensor waits for complete drops; a hand-started run may not
+        raise dg.Failure(description=f"{drop_dir}: the drop changed while it was ingested (files added, removed or "
+                                     "still growing); no manifest written. Materialize it again once it is complete "
+                                     "(a _READY marker, or an unchanged listing).")
     version, how = dvc_version(drop_dir, track=config.dvc_track) if config.dvc_track else ("", "disabled")
     df["dvc_hash"] = version
     out = store.path("manifests", f"{drop}.parquet")

@@ -16,6 +16,7 @@ from genlca.tokenizer.pipeline import tokenize_drop
 from genlca.tokenizer.preview import token_sheet
 from genlca.tokenizer.tokens import load_tokens
 from genlca.tokenizer.train import CONFIG_FILE, MODEL_FILE, load_refiner
+from genlca.io_utils import published
 from orchestration.resources import ArtifactStore, BodyModelResource, DropsFolder
 
 
@@ -56,7 +57,7 @@ def avatar_tokens(context: dg.AssetExecutionContext, config: TokenSettings, drop
     layout = uv_layout(body, resolution)
     t0 = time.time()
     rows = tokenize_drop(drops.path(drop), fits, out, body, layout, refiner, tokenizer_name=tokenizer_name)
-    files = sorted(out.glob("*.safetensors"))
+    files = published(out)
     bad = []
     for path in files:
         t = load_tokens(path)

@@ -1,20 +1,20 @@
-"""Sensors: a new, complete drop folder becomes a partition and a run of the ingest job."""
+"""Sensors: a new, complete drop folder becomes a partition and a run of the ingest job. Folders whose names
+cannot be partition keys (`genlca.paths.drop_name_problem`) and links are skipped, logged once, never fatal."""
 
 import hashlib
 import json
-import re
 import time
 from pathlib import Path
 
 import dagster as dg
 
 from assets.partitions import drops_partitions
+from genlca.paths import DROP_NAME, drop_name_problem
 from orchestration.jobs import ingest_job
 from orchestration.resources import DropsFolder
 
 READY_MARKER = "_READY"
-# Drop names become partition keys and folder names downstream: keep them boring.
-DROP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+SKIPPED_KEY = "_skipped"  # in the cursor; no drop name starts with "_"
 
 
 def listing_signature(folder: Path) -> str:
@@ -47,25 +47,44 @@ def drop_sensor(context: dg.SensorEvaluationContext, drops: DropsFolder) -> dg.S
         return dg.SensorResult(skip_reason=f"drops folder {root} does not exist")
     known = set(context.instance.get_dynamic_partitions(drops_partitions.name))
     pending = json.loads(context.cursor) if context.cursor else {}
+    warned = set(pending.pop(SKIPPED_KEY, []))  # bad folders are logged once, not on every tick
     now = time.time()
     new, skipped = [], []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError as e:
+        return dg.SensorResult(skip_reason=f"drops folder {root} cannot be read: {e.strerror or e}")
+    for folder in folders:
         name = folder.name
         if name in known or name.startswith("."):
             continue
-        if not DROP_NAME.match(name):
-            skipped.append(name)
+        # A bad name would become a partition key and a folder name downstream: log it and go on.
+        if folder.is_symlink():
+            skipped.append((name, "it is a symbolic link (drop folders are not followed)"))
             continue
-        complete, state = drop_is_complete(folder, pending.get(name), drops.settle_seconds, now)
+        if why := drop_name_problem(name):
+            skipped.append((name, f"{why} (drop names must match {DROP_NAME.pattern})"))
+            continue
+        try:
+            complete, state = drop_is_complete(folder, pending.get(name), drops.settle_seconds, now)
+        except OSError as e:  # e.g. removed or made unreadable between listing and reading
+            skipped.append((name, f"cannot be read: {e.strerror or e}"))
+            continue
         if complete:
             new.append(name)
             pending.pop(name, None)
         else:
             pending[name] = state
-    for name in skipped:
-        context.log.warning(f"drop folder {name!r} skipped: names must match {DROP_NAME.pattern}")
+    for name, why in skipped:
+        if name not in warned:
+            context.log.warning(f"drop folder {name!r} skipped: {why}")
+    if skipped:
+        pending[SKIPPED_KEY] = sorted(name for name, _ in skipped)
     if not new:
-        return dg.SensorResult(skip_reason="no new complete drop", cursor=json.dumps(pending))
+        reason = "no new complete drop"
+        if skipped:
+            reason += f"; skipped: {', '.join(f'{name!r} ({why})' for name, why in skipped)}"
+        return dg.SensorResult(skip_reason=reason, cursor=json.dumps(pending))
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=name, run_key=f"drop:{name}") for name in new],
         dynamic_partitions_requests=[drops_partitions.build_add_request(new)],

@@ -159,22 +159,10 @@ def test_checkpoint_asset_trains_and_chains_lineage(tmp_path):
     import dagster as dg
 
     from assets.checkpoint_assets import genlca_checkpoint
-    from genlca.body import load_body_model
-    from genlca.body.uv_layout import uv_layout
-    from genlca.tokenizer.dataset import build_token_dataset
-    from genlca.tokenizer.tokens import AvatarTokens, save_tokens
     from orchestration.resources import ArtifactStore, BodyModelResource
+    from tests.token_fixtures import random_token_dataset
 
-    body = load_body_model()
-    chart = uv_layout(body, R).mask
-    g = torch.Generator().manual_seed(0)
-    for i in range(4):
-        seen = (torch.rand(R, R, generator=g) > 0.3) & chart
-        save_tokens(AvatarTokens(maps=torch.rand(14, R, R, generator=g) * chart, visibility=seen.float(),
-                                 count=seen.int(), shape=torch.rand(body.default_shape().numel(), generator=g),
-                                 body_model=body.name, meta={"caption": "a person"}),
-                    tmp_path / "tokens" / "d" / f"vid_{i}.safetensors")
-    build_token_dataset({"d": tmp_path / "tokens" / "d"}, tmp_path / "token_dataset", chart=lambda *_: chart)
+    random_token_dataset(tmp_path, videos=4, resolution=R)
     store = ArtifactStore(root=str(tmp_path))
     config = {"steps": 4, "batch_size": 2, "checkpoint_every": 2, "text": False, "preview": False}
     run = lambda: dg.materialize([genlca_checkpoint], resources={"body_model": BodyModelResource(), "store": store},

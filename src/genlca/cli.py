@@ -179,10 +179,9 @@ def ingest_cmd(drop: Path = typer.Argument(..., help="Drop folder (videos: mp4 a
     from genlca.data.manifest import write_manifest
     from genlca.params import stage_params
 
-    p = stage_params("ingest")
     try:
-        df = ingest_drop(drop, limits=IngestLimits(**p), progress=True)
-    except DropError as e:
+        df = ingest_drop(drop, limits=IngestLimits(**stage_params("ingest")), progress=True)
+    except (DropError, ValueError) as e:  # ValueError: params.yaml's ingest settings (unknown key, bad value)
         _fail(str(e))
     write_manifest(df, out)
     valid = df[df["status"] == "valid"]
@@ -449,21 +448,35 @@ def evaluate_report_cmd(
                                                "$GENLCA_DATA/token_dataset)."),
         ablation: Optional[Path] = typer.Option(None, help="An ablation report (JSON of `genlca evaluate ablation`) "
                                                 "to include."),
-        samples: int = typer.Option(8), steps: int = typer.Option(20), size: int = typer.Option(128)):
-    """The evaluation report of a checkpoint: samples, metrics against the data set, lineage, ablation."""
+        samples: int = typer.Option(8), steps: int = typer.Option(20), size: int = typer.Option(128),
+        drops: Optional[Path] = typer.Option(None, help="Where the data set's drops lie: synthetic ones with "
+                                             "ground_truth/ are the reconstruction reference (default: $GENLCA_DROPS "
+                                             "or $GENLCA_DATA/drops)."),
+        region_avatars: int = typer.Option(2, help="Validation avatars whose regions are hidden in turn."),
+        region_steps: int = typer.Option(10, help="Sampler steps of the held-out completions."),
+        recon_inputs: int = typer.Option(2, help="Synthetic photos (validation videos with ground truth).")):
+    """The evaluation report of a checkpoint: samples, metrics against the data set, held-out completion error per
+    body region, image-conditioned reconstruction, lineage, ablation."""
+    import os
+
+    from genlca.eval.held_out import HeldOutConfig
     from genlca.eval.report import REPORT_HTML, evaluation_report
     from genlca.paths import data_root, default_checkpoint
 
     try:
         r = evaluation_report(checkpoint or default_checkpoint(), dataset or data_root() / "token_dataset", out,
-                              samples=samples, steps=steps, size=size, ablation_json=ablation)
+                              samples=samples, steps=steps, size=size, ablation_json=ablation,
+                              drops_dir=drops or Path(os.environ.get("GENLCA_DROPS", data_root() / "drops")),
+                              held_out=HeldOutConfig(avatars=region_avatars, steps=region_steps,
+                                                     recon_inputs=recon_inputs, size=size))
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     t = Table("metric", "value", title=f"checkpoint {r['weights']} (step {r['step']})")
     for name, m in r["metrics"].items():
         t.add_row(name, f"{m['value']:.4g}" if "value" in m else f"skipped: {m['skipped'][:80]}")
     Console().print(t)
-    console.print(f"wrote {out / REPORT_HTML} ({r['seconds']:.0f} s)")
+    console.print(f"reconstruction reference: {r['held_out']['reconstruction']['reference']}; wrote "
+                  f"{out / REPORT_HTML} ({r['seconds']:.0f} s)")
 
 
 @evaluate_app.command("text-fidelity")
@@ -522,27 +535,41 @@ def train_cmd(dataset: Path = typer.Argument(..., help="Token dataset folder (th
                                                                          "naive | drop_partial."),
               text: bool = typer.Option(True, "--text/--no-text", help="Condition on the captions (MiniLM, offline)."),
               checkpoint_every: int = typer.Option(100, help="Steps between Lightning checkpoints."),
-              devices: int = typer.Option(1, help="Processes (DDP with gloo on CPU when > 1)."),
+              devices: int = typer.Option(1, help="Processes per machine (DDP with gloo on CPU when > 1)."),
+              num_nodes: int = typer.Option(1, "--num-nodes", help="Machines, each running DEVICES processes: start "
+                                            "this command on every one with torchrun or srun (README \"Scaling "
+                                            "out\")."),
+              strategy: str = typer.Option("auto", help="Lightning strategy; auto: ddp when DEVICES x NUM_NODES "
+                                           "> 1."),
               accelerator: str = typer.Option("auto", help="auto | cpu | gpu."),
+              image_cond_prob: float = typer.Option(0.5, help="Share of samples conditioned on part of their own "
+                                                    "observed tokens."),
+              lineage: Optional[Path] = typer.Option(None, help="JSON recorded as is as checkpoint.json's lineage "
+                                                     "(the genlca_checkpoint asset passes its own)."),
               threads: int = typer.Option(0, help="torch threads per process (0: torch's default)."),
               seed: int = typer.Option(0), fresh: bool = typer.Option(False, "--fresh", help="Start over even when "
                                                                        "OUT holds a checkpoint to resume.")):
     """Train the GenLCA diffusion model on a token dataset's train split; resumes OUT's last checkpoint."""
+    import json
+
     from genlca.diffusion.data import load_token_dataset
     from genlca.diffusion.train import TrainConfig, train_diffusion
 
     try:
+        if strategy == "auto" and devices * num_nodes > 1:
+            strategy = "ddp"
         cfg = TrainConfig(model=model, steps=steps, batch_size=batch_size, lr=lr, mode=mode, seed=seed,
                           checkpoint_every=checkpoint_every, devices=devices, accelerator=accelerator, threads=threads,
-                          strategy="ddp" if devices > 1 else "auto")
+                          strategy=strategy, num_nodes=num_nodes, image_cond_prob=image_cond_prob)
+        lineage_dict = json.loads(lineage.read_text()) if lineage else None
         ds = load_token_dataset(dataset, "train")
         encoder = None
         if text:
             from genlca.diffusion.text import TextEncoder
 
             encoder = TextEncoder()
-        m = train_diffusion(ds, out, cfg, text_encoder=encoder, resume=not fresh)
-    except (ValueError, FileNotFoundError) as e:
+        m = train_diffusion(ds, out, cfg, text_encoder=encoder, lineage=lineage_dict, resume=not fresh)
+    except (ValueError, FileNotFoundError) as e:  # a bad --lineage JSON is a ValueError too
         _fail(str(e))
     resumed = f", resumed at step {m['resumed_from']}" if m["resumed_from"] is not None else ""
     console.print(f"{m['steps']} steps on {len(ds)} samples{resumed}: loss {m['loss_first']:.4f} -> "
@@ -821,5 +848,16 @@ def lineage_cmd(folders: Optional[list[Path]] = typer.Argument(None, help="Check
     console.print(f"wrote {out}" + (f" and {json_out}" if json_out else "") + " (* production)")
 
 
+def main() -> None:
+    """The `genlca` entry point: a full disk anywhere is one clear line (the file, the reason), not a traceback."""
+    from genlca.io_utils import DiskFullError
+
+    try:
+        app()
+    except DiskFullError as e:
+        console.print(f"[red]error:[/red] {e.strerror}")
+        raise SystemExit(3) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

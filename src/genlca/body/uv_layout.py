@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import Tensor
 
 from genlca.body.protocol import BodyModel
 from genlca.io_utils import atomic_path
 from genlca.paths import cache_root
+from genlca.safe_files import load_tensors as load_file
 from genlca.render.mesh_raster import rasterize_triangles
 
 LAYOUT_VERSION = 2

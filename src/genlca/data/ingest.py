@@ -34,6 +34,15 @@ Checks, cheapest first, so a hostile file is refused before any expensive work:
 Images are one-frame videos: kind "image", frames 1, fps 1.0 (nominal, so every valid row has
 fps > 0) and duration_s 0.0; `min_duration_s` does not apply to them.
 
+Valid, as the rest of the pipeline reads them (`genlca.data.video.iter_frames`): grey and high bit depth frames
+(grey or 10-bit H.264, ProRes, 16-bit PNG; read as 8-bit RGB), variable frame rate (fps is the stream's average:
+frames / duration), rotated video (a display matrix: width and height are reported as displayed, frames are read
+upright). A hard link in the drop is a regular file of the drop (the same bytes under a second name, wherever the
+other name is): it is read like any file, because the drop is only read and the link gives access to nothing but
+those bytes; two names of one file in the drop are a duplicate. A symbolic link is a name pointing elsewhere, so
+one that leaves the drop is never followed. The drop's own name (its folder) is stored as given, escaped where it
+is not UTF-8; the Dagster side allows only plain drop names (`genlca.paths.DROP_NAME`).
+
 Limits of detection: damage that still decodes to a syntactically valid stream (e.g. flipped
 bits inside entropy-coded picture data of H.264 CABAC) cannot be seen without a reference
 checksum; FFmpeg decodes it to wrong pixels without an error. Zeroed or cut-out ranges,
@@ -44,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import numbers
 import os
 import re
 import stat
@@ -55,7 +65,7 @@ import av
 import pandas as pd
 
 from genlca.data.manifest import COLUMNS, validate_manifest
-from genlca.data.video import IMAGE_EXTENSIONS, main_stream, stream_fps
+from genlca.data.video import IMAGE_EXTENSIONS, main_stream, stream_fps, upright_size
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 MARKER_NAMES = frozenset({"_READY", "_SUCCESS", "_DONE", "_COMPLETE"})
@@ -118,6 +128,10 @@ class IngestLimits:
             if isinstance(value, str):
                 value = (value,)
             object.__setattr__(self, name, tuple(str(c).lower() for c in value))
+        for name in ("min_frames", "max_bytes", "max_pixels", "max_frames", "min_duration_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):  # e.g. a string from params.yaml
+                raise ValueError(f"IngestLimits.{name} must be a number, got {value!r}")
         for name in ("min_frames", "max_bytes", "max_pixels", "max_frames"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"IngestLimits.{name} must be >= 1, got {getattr(self, name)}")
@@ -444,7 +458,7 @@ def _decode(container, stream, limits: IngestLimits, logs: list, threaded: bool)
             for frame in frames:
                 out["frames"] += 1
                 if out["frames"] == 1:
-                    out["width"], out["height"] = frame.width, frame.height
+                    out["width"], out["height"] = upright_size(frame)  # as displayed (rotation tags)
                 if frame.is_corrupt and not out["corrupt_at"]:
                     out["corrupt_at"] = out["frames"]
             if not out["error_at"] and len(logs) > start and _errors(logs, start):
@@ -559,7 +573,9 @@ def ingest_drop(drop_dir: str | os.PathLike, *, limits: IngestLimits = IngestLim
     quarantined (status + reason); the drop is only read. Raises DropError only when the drop
     folder itself cannot be read."""
     root = _check_drop(drop_dir)
-    drop = Path(os.path.abspath(root)).name
+    drop = _display(Path(os.path.abspath(root)).name)  # the folder's name, escaped where it is not UTF-8
+    if not drop:
+        raise DropError(f"video drop {root} has no folder name (a drop is a folder below the file system root)")
     entries = _walk(root)
     rows: list[dict] = []
     first_by_hash: dict[str, dict] = {}

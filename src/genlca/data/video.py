@@ -1,7 +1,13 @@
-"""Video writing and reading with PyAV (its wheels bundle FFmpeg with libx264)."""
+"""Video writing and reading with PyAV (its wheels bundle FFmpeg with libx264).
+
+Frames are read as 8-bit RGB whatever the stored format (grey, 10-bit, 16-bit PNG: FFmpeg converts) and upright:
+phones store portrait video as landscape frames plus a display matrix (rotation, maybe a mirror), which FFmpeg's
+library API leaves to the caller, so `iter_frames` applies it as the `ffmpeg` command line and players do.
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -102,9 +108,57 @@ def stream_fps(stream) -> float:
     return 0.0
 
 
+def display_matrix(frame) -> np.ndarray | None:
+    """The frame's display matrix (9 int32 in FFmpeg's layout, from the container's rotation tag), or None."""
+    try:
+        sd = frame.side_data.get("DISPLAYMATRIX")
+    except (AttributeError, KeyError, ValueError):
+        return None
+    m = np.frombuffer(bytes(sd), np.int32) if sd is not None else None
+    return m if m is not None and m.size == 9 else None
+
+
+def _orientation(m: np.ndarray | None) -> str:
+    """What FFmpeg's command line does to show a frame with display matrix `m` (fftools' autorotate): "" (as
+    stored), "clock" / "cclock" (quarter turns), "transpose" / "antitranspose" (a quarter turn and a mirror),
+    "hflip", "vflip" or "hvflip". Angles that are not quarter turns are left as stored."""
+    if m is None:
+        return ""
+    a, b, c, d = (float(v) / 65536 for v in (m[0], m[1], m[3], m[4]))
+    s0, s1 = math.hypot(a, c), math.hypot(b, d)
+    if not s0 or not s1:
+        return ""
+    theta = float(round(math.degrees(math.atan2(b / s1, a / s0))))  # = -av_display_rotation_get(m)
+    theta -= 360 * math.floor(theta / 360 + 0.9 / 360)
+    if abs(theta - 90) < 1:
+        return "transpose" if m[3] > 0 else "clock"
+    if abs(theta - 180) < 1:
+        return {(True, True): "hvflip", (True, False): "hflip", (False, True): "vflip"}.get((m[0] < 0, m[4] < 0), "")
+    if abs(theta - 270) < 1:
+        return "antitranspose" if m[3] < 0 else "cclock"
+    return "vflip" if abs(theta) < 1 and m[4] < 0 else ""
+
+
+def upright(image: np.ndarray, matrix: np.ndarray | None) -> np.ndarray:
+    """(H, W, C) as displayed: the display matrix applied (see `_orientation`)."""
+    op = _orientation(matrix)
+    if not op:
+        return image
+    out = {"clock": lambda x: np.rot90(x, -1), "cclock": lambda x: np.rot90(x, 1),
+           "transpose": lambda x: x.transpose(1, 0, 2), "antitranspose": lambda x: np.rot90(x, -1)[::-1],
+           "hflip": lambda x: x[:, ::-1], "vflip": lambda x: x[::-1], "hvflip": lambda x: x[::-1, ::-1]}[op](image)
+    return np.ascontiguousarray(out)
+
+
+def upright_size(frame) -> tuple[int, int]:
+    """(width, height) of a decoded frame as displayed (swapped by a quarter turn)."""
+    turned = _orientation(display_matrix(frame)) in ("clock", "cclock", "transpose", "antitranspose")
+    return (frame.height, frame.width) if turned else (frame.width, frame.height)
+
+
 def iter_frames(path: str | os.PathLike, max_frames: int | None = None,
                 stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode a video (or an image) with PyAV: (frame index, (H, W, 3) uint8 RGB), every
+    """Decode a video (or an image) with PyAV: (frame index, (H, W, 3) uint8 RGB, upright), every
     `stride`-th frame of its main stream, at most `max_frames` of them."""
     n = 0
     with av.open(str(path)) as container:
@@ -115,7 +169,7 @@ def iter_frames(path: str | os.PathLike, max_frames: int | None = None,
         for i, frame in enumerate(container.decode(stream)):
             if i % stride:
                 continue
-            yield i, frame.to_ndarray(format="rgb24")
+            yield i, upright(frame.to_ndarray(format="rgb24"), display_matrix(frame))
             n += 1
             if max_frames and n >= max_frames:
                 break
@@ -131,5 +185,5 @@ def video_fps(path: str | os.PathLike) -> float:
 
 
 def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.ndarray:
-    """Decode a video to (T, H, W, 3) uint8 RGB."""
+    """Decode a video to (T, H, W, 3) uint8 RGB, upright (see `iter_frames`)."""
     return np.stack([frame for _, frame in iter_frames(path, max_frames)])

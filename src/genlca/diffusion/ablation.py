@@ -182,7 +182,7 @@ def build_benchmark(cfg: BenchmarkConfig, cache: bool = True, progress: bool = F
 
 
 def load_benchmark(path: str | Path, cfg: BenchmarkConfig | None = None) -> Benchmark:
-    from safetensors.torch import load_file
+    from genlca.safe_files import load_tensors as load_file
 
     from genlca.io_utils import load_header
 

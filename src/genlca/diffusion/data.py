@@ -154,7 +154,7 @@ def load_token_dataset(folder: str | os.PathLike, split: str = "train", chart: T
     """The `split` rows of a token_dataset folder (genlca.tokenizer.dataset), normalized by its stats.
     chart / body: the UV layout comes from the token files' body model (Anny loads by itself; pass
     `body` for SMPL-X, or a `chart` to skip the body model; regions are then UV squares)."""
-    from safetensors.torch import load_file
+    from genlca.safe_files import load_tensors as load_file
 
     from genlca.tokenizer.dataset import INFO_FILE, STATS_FILE, read_token_index, valid_texels
     from genlca.tokenizer.tokens import load_tokens

@@ -90,7 +90,7 @@ class TextEncoder:
         return got
 
     def encode(self, captions: list[str]) -> TextBatch:
-        from safetensors.torch import load_file
+        from genlca.safe_files import load_tensors as load_file
 
         found: dict[str, tuple[Tensor, Tensor]] = {"": (torch.zeros(EMBED_DIM), torch.zeros(0, EMBED_DIM))}
         for c in set(captions) - {""}:

@@ -26,7 +26,8 @@ this with a custom avg_fn, but the hand version is shorter than the wrapper and 
 DDP: `TrainConfig(devices=2, strategy="ddp", accelerator="cpu")` trains one process per device (gloo on CPU);
 batch_size is per process. Rank r takes its share of each step's global batch, so the data order does not
 depend on Lightning's distributed sampler (it is off). Some parameters go unused in some modes (no text, naive
-mode has no learnable token), so DDP looks for unused parameters.
+mode has no learnable token), so DDP looks for unused parameters. Several machines: `num_nodes` of them, each
+running `devices` processes started by torchrun or SLURM's srun (so every process knows its global rank at once).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class TrainConfig:
     accelerator: str = "auto"
     devices: int = 1
     strategy: str = "auto"  # DDP: devices=2, strategy="ddp" (gloo on CPU)
+    num_nodes: int = 1  # machines, each running `devices` processes (torchrun / SLURM; README "Scaling out")
     flow: dict = field(default_factory=dict)  # FlowConfig fields
     image_cond_prob: float = 0.5  # share of samples conditioned on a random part of their own observed tokens
     threads: int = 0  # torch intra-op threads (0: leave as is; 1 is fastest on a shared CPU)
@@ -88,12 +90,16 @@ class TrainConfig:
             raise ValueError(f"model must be one of {list(GenLCA_models)}, got {self.model!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
+        if self.num_nodes < 1:
+            raise ValueError(f"num_nodes must be >= 1, got {self.num_nodes}")
         FlowConfig(**self.flow)  # unknown flow fields fail here, not mid-run
 
 
 def config_hash(cfg: TrainConfig, exclude: tuple[str, ...] = NOT_HASHED) -> str:
     """16 hex digits naming what the config computes."""
     d = {k: v for k, v in asdict(cfg).items() if k not in exclude}
+    if d.get("num_nodes") == 1:  # added later: single-machine configs keep the hash they always had
+        del d["num_nodes"]
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -291,12 +297,29 @@ def train_diffusion(dataset: TokenMapsDataset, out_dir: str | os.PathLike, cfg: 
                     callbacks: list | None = None) -> dict:
     """Train (or continue, see the module docstring) and export OUT_DIR. text_encoder: a TextEncoder, or None
     for no text conditioning. lineage: recorded as is in checkpoint.json. resume=False starts over.
-    callbacks: extra Lightning callbacks. Returns metrics incl. 'checkpoint' (checkpoint.json's path)."""
+    callbacks: extra Lightning callbacks. Returns metrics incl. 'checkpoint' (checkpoint.json's path).
+    One training run per OUT_DIR at a time (`genlca.locks`; DDP's other ranks do not take the lock)."""
+    import contextlib
+
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from genlca.locks import folder_lock
+
+    # The global first process only (rank_zero_only reads LOCAL_RANK under Lightning's multi-node launcher).
+    first = rank_zero_only.rank == 0 and os.environ.get("NODE_RANK", "0") == "0"
+    with folder_lock(out_dir) if first else contextlib.nullcontext():
+        return _train_diffusion(dataset, out_dir, cfg, text_encoder, lineage, progress, resume, callbacks)
+
+
+def _train_diffusion(dataset: TokenMapsDataset, out_dir: str | os.PathLike, cfg: TrainConfig, text_encoder,
+                     lineage: dict | None, progress: bool, resume: bool, callbacks: list | None) -> dict:
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
     from lightning.pytorch.utilities import rank_zero_only
 
+    from genlca.diffusion.checkpoint_io import AtomicCheckpointIO
+    from genlca.io_utils import write_text_atomic
     from genlca.threads import torch_threads
 
     out_dir = Path(out_dir)
@@ -321,7 +344,9 @@ def train_diffusion(dataset: TokenMapsDataset, out_dir: str | os.PathLike, cfg: 
                                         save_top_k=0, save_last=True)
         trainer = L.Trainer(
             max_steps=cfg.steps, max_epochs=-1, accelerator=cfg.accelerator, devices=cfg.devices,
-            strategy=_strategy(cfg), precision=_precision(cfg), gradient_clip_val=cfg.grad_clip or None,
+            num_nodes=cfg.num_nodes, strategy=_strategy(cfg), precision=_precision(cfg),
+            gradient_clip_val=cfg.grad_clip or None,
+            plugins=[AtomicCheckpointIO()],  # a kill never leaves a half-written last.ckpt
             callbacks=[checkpointing, *([_step_progress_bar()] if progress else []), *(callbacks or [])],
             logger=CSVLogger(out_dir, name="logs"),
             log_every_n_steps=max(1, min(cfg.log_every, cfg.steps)), enable_progress_bar=progress,
@@ -330,8 +355,8 @@ def train_diffusion(dataset: TokenMapsDataset, out_dir: str | os.PathLike, cfg: 
         )
         if trainer.is_global_zero:
             ckpt_dir.mkdir(parents=True, exist_ok=True)
-            (ckpt_dir / RUN_FILE).write_text(json.dumps({"run_id": run_id, "key": key,
-                                                         "config": asdict(cfg)}, indent=1) + "\n")
+            write_text_atomic(ckpt_dir / RUN_FILE, json.dumps({"run_id": run_id, "key": key,
+                                                               "config": asdict(cfg)}, indent=1) + "\n")
         trainer.fit(module, ckpt_path=str(ckpt_dir / LAST_CKPT) if state is not None else None,
                     weights_only=True)  # our own checkpoint, loaded as tensors and plain types only
         # The final state too: a longer run can continue it.
@@ -389,16 +414,25 @@ def checkpoint_dir(path: str | os.PathLike) -> Path:
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu"
                     ) -> tuple[GenLCADiT, Normalizer, dict]:
     """(EMA model in eval mode, normalizer, checkpoint.json) of an exported checkpoint."""
-    from safetensors.torch import load_file
+    from genlca.safe_files import load_tensors as load_file  # refuses pickles, naming the file
 
     folder = checkpoint_dir(path)
     meta_file = folder / META_FILE
     if not meta_file.is_file():
         raise FileNotFoundError(f"{folder}: no {META_FILE} (not a trained GenLCA checkpoint)")
-    meta = json.loads(meta_file.read_text())
-    model = model_from_config(meta["model"])
-    model.load_state_dict(load_file(str(folder / meta.get("weights", WEIGHTS_FILE))))
-    stats = load_file(str(folder / meta.get("normalizer", NORMALIZER_FILE)))
+    try:
+        meta = json.loads(meta_file.read_text())
+        model = model_from_config(meta["model"])
+    except (ValueError, TypeError, KeyError) as e:  # bad JSON, unknown or missing model keys
+        raise ValueError(f"{meta_file}: not a usable GenLCA checkpoint description ({type(e).__name__}: {e})") from e
+    files = {}
+    for key, default in (("weights", WEIGHTS_FILE), ("normalizer", NORMALIZER_FILE)):
+        name = meta.get(key, default)
+        if not isinstance(name, str) or Path(name).name != name or name.startswith("."):  # stays in the folder
+            raise ValueError(f"{meta_file}: {key!r} must name a file inside the checkpoint folder, not {name!r}")
+        files[key] = folder / name
+    model.load_state_dict(load_file(str(files["weights"])))
+    stats = load_file(str(files["normalizer"]))
     return model.to(device).eval(), Normalizer.from_stats(stats["mean"], stats["std"]), meta
 
 

@@ -13,7 +13,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from genlca.io_utils import atomic_path
+from genlca.io_utils import atomic_path, published
 
 META_FILE = "checkpoint.json"  # as genlca.diffusion.train (not imported: that pulls in torch and Lightning)
 HISTORY_DIR = "history"
@@ -91,7 +91,7 @@ def collect_lineage(folders: list[str | os.PathLike], production: str | os.PathL
                 continue
             raise FileNotFoundError(f"{folder}: no {META_FILE} (not a trained GenLCA checkpoint folder)")
         is_prod = folder.name == "production" or folder.resolve() == prod
-        files = [(meta_file, True), *((p, False) for p in sorted((folder / HISTORY_DIR).glob("*.json")))]
+        files = [(meta_file, True), *((p, False) for p in published(folder / HISTORY_DIR, "*.json"))]
         for path, current in files:
             e = _entry(_read(path), path, folder, current)
             e["production"] = is_prod and current

@@ -181,7 +181,7 @@ def load_runtime(folder: str | os.PathLike, backend: str = "onnx", device: str |
                  threads: int | None = None):
     """The exported denoiser of FOLDER for `backend` (onnx: onnxruntime, CPU or CUDA provider by device;
     tensorrt: the engine, on CUDA), ready for flow.sample."""
-    from safetensors.torch import load_file
+    from genlca.safe_files import load_tensors as load_file
 
     folder = Path(folder)
     config = read_config(folder)

@@ -36,7 +36,8 @@ from torch import Tensor
 
 from genlca.body.protocol import GENERIC_JOINTS
 from genlca.fitting.types import BodyFit
-from genlca.io_utils import atomic_path, load_header, pack_bits, save_tensors, unpack_bits
+from genlca.io_utils import atomic_path, pack_bits, save_tensors, unpack_bits, published
+from genlca.safe_files import open_tensors, read_header
 
 FIT_FORMAT_VERSION = 1
 QUALITY_FILE = "quality.parquet"
@@ -115,7 +116,7 @@ def save_fit(fit: BodyFit, path: str | os.PathLike, meta: dict | None = None, ma
 
 
 def _header(path: Path) -> dict:
-    header = load_header(path)
+    header = read_header(path)  # refuses pickles and other non-safetensors files, naming the file
     if header is None:
         raise ValueError(f"{path}: not a body fit (no 'genlca' header)")
     if header.get("format_version") != FIT_FORMAT_VERSION:
@@ -127,11 +128,9 @@ def _header(path: Path) -> dict:
 
 def load_fit(path: str | os.PathLike) -> BodyFit:
     """Read a fit written by `save_fit`."""
-    from safetensors import safe_open
-
     path = Path(path)
     header = _header(path)
-    with safe_open(str(path), framework="pt") as f:  # only the fit's tensors (not the masks)
+    with open_tensors(path) as f:  # only the fit's tensors (not the masks)
         missing = [k for k in TENSOR_KEYS if k not in f.keys()]
         if missing:
             raise ValueError(f"{path}: missing tensor(s) {', '.join(missing)}")
@@ -144,11 +143,9 @@ def load_fit(path: str | os.PathLike) -> BodyFit:
 
 def load_fit_masks(path: str | os.PathLike) -> Tensor | None:
     """(F, H, W) bool person masks saved with a fit, or None."""
-    from safetensors import safe_open
-
     path = Path(path)
     header = _header(path)
-    with safe_open(str(path), framework="pt") as f:
+    with open_tensors(path) as f:
         if "masks_packed" not in f.keys():
             return None
         return unpack_bits(f.get_tensor("masks_packed"), int(header["width"]))
@@ -180,7 +177,7 @@ def quality_table(fits: dict[str, BodyFit]) -> pd.DataFrame:
 def write_quality(fits_dir: str | os.PathLike) -> Path:
     """Rebuild FITS_DIR/quality.parquet from every fit in the folder (atomically)."""
     fits_dir = Path(fits_dir)
-    fits = {p.stem: load_fit(p) for p in sorted(fits_dir.glob("*.safetensors"))}
+    fits = {p.stem: load_fit(p) for p in published(fits_dir)}
     df = quality_table(fits)
     out = fits_dir / QUALITY_FILE
     with atomic_path(out) as tmp:

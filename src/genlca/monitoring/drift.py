@@ -50,7 +50,7 @@ import pandas as pd
 from genlca.avatar import CHANNELS
 from genlca.data.manifest import read_manifest
 from genlca.fitting.store import QUALITY_FILE, load_quality
-from genlca.io_utils import atomic_path
+from genlca.io_utils import atomic_path, published
 from genlca.tokenizer.dataset import valid_texels
 from genlca.tokenizer.tokens import load_tokens
 
@@ -100,7 +100,7 @@ def token_table(tokens_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per token file. The UV chart is read off the file (in-chart texels hold a unit quaternion,
     the template's where unseen; outside, all zero), so no body model is needed."""
     rows = []
-    for path in sorted(Path(tokens_dir).glob("*.safetensors")):
+    for path in published(tokens_dir):
         t = load_tokens(path)
         chart = (t.maps[CHANNELS["rotation"]].norm(dim=0) > 0.5) | (t.count > 0)
         seen = valid_texels(t, chart)

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -32,7 +31,7 @@ from pandera.typing.pandas import Series
 
 from genlca.avatar import CHANNELS, NUM_CHANNELS
 from genlca.data.ingest import sha256_file
-from genlca.io_utils import replace_dir, save_tensors
+from genlca.io_utils import replace_dir, temp_dir_beside, save_tensors, published
 from genlca.tokenizer.tokens import AvatarTokens, load_tokens
 
 INDEX_FILE, STATS_FILE, INFO_FILE = "index.parquet", "stats.safetensors", "dataset.json"
@@ -146,7 +145,7 @@ def _combined(lines: list[str]) -> str:
 
 def _index_and_stats(token_dirs: Mapping[str, str | os.PathLike], out_dir: Path, val_fraction: float, seed: int,
                      chart: ChartFn | None) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
-    files = [(drop, p) for drop in sorted(token_dirs) for p in sorted(Path(token_dirs[drop]).glob("*.safetensors"))]
+    files = [(drop, p) for drop in sorted(token_dirs) for p in published(token_dirs[drop])]
     if not files:
         raise FileNotFoundError(f"no token files in {', '.join(str(d) for d in token_dirs.values()) or 'no folder'}")
     splits = assign_splits([(d, p.stem) for d, p in files], val_fraction, seed)
@@ -181,7 +180,7 @@ def build_token_dataset(token_dirs: Mapping[str, str | os.PathLike], out_dir: st
         "channels": {name: [s.start, s.stop] for name, s in CHANNELS.items()},
     }
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = temp_dir_beside(out_dir)
     try:
         os.chmod(tmp, 0o755)
         index.to_parquet(tmp / INDEX_FILE, index=False)

@@ -20,51 +20,88 @@ from genlca.tokenizer.captions import caption_scores, caption_tokens, lighting_f
 from genlca.tokenizer.refine import Refiner
 from genlca.tokenizer.tokens import AvatarTokens, load_tokens, save_tokens, tokenize
 from genlca.tokenizer.unproject import unproject_video
+from genlca.io_utils import published
+
+
+def tokenize_settings_key(body: BodyModel, layout: UVLayout, refiner: Refiner | None, tokenizer_name: str) -> str:
+    """What tokens depend on besides the video and its fit: tokens saved under the same key are reused."""
+    import hashlib
+
+    h = hashlib.sha256(f"{body.name}|{layout.resolution}|{tokenizer_name}".encode())
+    for name, t in (refiner.state_dict().items() if refiner is not None else ()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _reused_row(path: Path, fit_sha256: str, key: str) -> dict | None:
+    """The row of tokens an earlier run made from the same fit with the same settings, or None."""
+    if not path.is_file():
+        return None
+    try:
+        meta = load_tokens(path).meta
+    except Exception:  # unreadable: tokenize again (save_tokens replaces it atomically)
+        return None
+    if meta.get("fit_sha256") != fit_sha256 or meta.get("settings") != key or "row" not in meta:
+        return None
+    return dict(meta["row"]) | {"reused": True}
 
 
 def tokenize_drop(drop_dir: str | os.PathLike, fits_dir: str | os.PathLike, out_dir: str | os.PathLike,
                   body: BodyModel, layout: UVLayout, refiner: Refiner | None = None, tokenizer_name: str = "",
                   progress: bool = False) -> list[dict]:
     """OUT/<video>.safetensors (`tokens.AvatarTokens`) for every fit in FITS_DIR whose video is in
-    the drop; a video that fails is reported (its row's "error"), never a crash of the drop."""
+    the drop; a video that fails is reported (its row's "error"), never a crash of the drop.
+
+    Restartable: tokens already in OUT made from the same fit file with the same settings are kept, not redone.
+    One writer at a time per OUT (`genlca.locks`)."""
+    from genlca.locks import folder_lock
+
     drop_dir, fits_dir, out_dir = Path(drop_dir), Path(fits_dir), Path(out_dir)
-    fits = sorted(p for p in fits_dir.glob("*.safetensors"))
+    fits = published(fits_dir)
     if not fits:
         raise FileNotFoundError(f"{fits_dir}: no body fits (run `genlca fit` first)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    key = tokenize_settings_key(body, layout, refiner, tokenizer_name)
     rows = []
-    for path in tqdm(fits, desc="tokenize", disable=not progress):
-        t0 = time.time()
-        row = {"video": path.stem, "frames": 0, "seen_share": 0.0, "visibility_mean": 0.0, "error": ""}
-        try:
-            source = load_fit_meta(path).get("source")
-            if not source:
-                raise ValueError(f"{path}: the fit does not say which video it is of")
-            video = drop_dir / source
-            fit = load_fit(path)
-            if fit.body_model != body.name:
-                raise ValueError(f"{path}: a fit of body model {fit.body_model!r}, tokenizing with {body.name!r}")
-            up = unproject_video(read_video(video), fit, body, layout, load_fit_masks(path))
-            meta = {"source": source, "source_sha256": sha256_file(video), "fit_sha256": sha256_file(path),
-                    "tokenizer": tokenizer_name or ("unprojection" if refiner is None else "refiner"),
-                    "frames_used": up.frames}
-            tokens = tokenize(up, refiner, body, layout, fit.shape, meta)
-            # Captions measure the de-lit unprojection, refiner or not: on held-out videos its colour
-            # words are right 93% of the time, the refined maps' 83% (noisier per region).
-            measured = tokens if refiner is None else tokenize(up, None, body, layout, fit.shape)
-            cap = caption_tokens(measured, body, layout, lighting_for("unprojection"))
-            tokens.meta |= {"caption": cap["caption"], "caption_regions": cap["regions"],
-                            "caption_styles": cap["styles"], "caption_words": cap["words"],
-                            "caption_light": cap["light"], "height_m": cap["height_m"]}
-            save_tokens(tokens, out_dir / path.name)
-            chart = layout.mask
-            row |= {"frames": up.frames, "seen_share": round(float(up.seen[chart].float().mean()), 4),
-                    "visibility_mean": round(float(tokens.visibility[chart].mean()), 4)}
-        except Exception as e:  # one bad video never stops the drop; the reason is reported
-            (out_dir / path.name).unlink(missing_ok=True)
-            row["error"] = f"{type(e).__name__}: {e}"
-        row["seconds"] = round(time.time() - t0, 2)
-        rows.append(row)
+    with folder_lock(out_dir):
+        for path in tqdm(fits, desc="tokenize", disable=not progress):
+            t0 = time.time()
+            fit_sha = sha256_file(path)
+            reused = _reused_row(out_dir / path.name, fit_sha, key)
+            if reused is not None:
+                rows.append(reused | {"seconds": 0.0})
+                continue
+            row = {"video": path.stem, "frames": 0, "seen_share": 0.0, "visibility_mean": 0.0, "error": ""}
+            try:
+                source = load_fit_meta(path).get("source")
+                if not source:
+                    raise ValueError(f"{path}: the fit does not say which video it is of")
+                video = drop_dir / source
+                fit = load_fit(path)
+                if fit.body_model != body.name:
+                    raise ValueError(f"{path}: a fit of body model {fit.body_model!r}, tokenizing with {body.name!r}")
+                up = unproject_video(read_video(video), fit, body, layout, load_fit_masks(path))
+                meta = {"source": source, "source_sha256": sha256_file(video), "fit_sha256": fit_sha,
+                        "tokenizer": tokenizer_name or ("unprojection" if refiner is None else "refiner"),
+                        "frames_used": up.frames, "settings": key}
+                tokens = tokenize(up, refiner, body, layout, fit.shape, meta)
+                # Captions measure the de-lit unprojection, refiner or not: on held-out videos its colour
+                # words are right 93% of the time, the refined maps' 83% (noisier per region).
+                measured = tokens if refiner is None else tokenize(up, None, body, layout, fit.shape)
+                cap = caption_tokens(measured, body, layout, lighting_for("unprojection"))
+                chart = layout.mask
+                row |= {"frames": up.frames, "seen_share": round(float(up.seen[chart].float().mean()), 4),
+                        "visibility_mean": round(float(tokens.visibility[chart].mean()), 4)}
+                tokens.meta |= {"caption": cap["caption"], "caption_regions": cap["regions"],
+                                "caption_styles": cap["styles"], "caption_words": cap["words"],
+                                "caption_light": cap["light"], "height_m": cap["height_m"], "row": row}
+                save_tokens(tokens, out_dir / path.name)
+            except Exception as e:  # one bad video never stops the drop; the reason is reported
+                (out_dir / path.name).unlink(missing_ok=True)
+                row["error"] = f"{type(e).__name__}: {e}"
+            row["seconds"] = round(time.time() - t0, 2)
+            rows.append(row)
     return rows
 
 
@@ -97,7 +134,7 @@ def evaluate_tokens(drop_dir: str | os.PathLike, tokens_dir: str | os.PathLike, 
     per, sq, n_px, inter, union = {}, 0.0, 0, 0, 0
     words = {}  # region -> [correct, scored] colour words of the captions
     chart = layout.mask
-    for path in sorted(tokens_dir.glob("*.safetensors")):
+    for path in published(tokens_dir):
         gt_dir = drop_dir / "ground_truth" / path.stem
         if not (gt_dir / "maps.safetensors").is_file():
             continue

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from genlca.avatar import CHANNELS
 from genlca.tokenizer.tokens import load_tokens
+from genlca.io_utils import published
 
 
 def token_maps_image(path: str | os.PathLike) -> Image.Image:
@@ -24,7 +24,7 @@ def token_maps_image(path: str | os.PathLike) -> Image.Image:
 def token_sheet(tokens_dir: str | os.PathLike, max_videos: int = 4, height: int = 160) -> Image.Image | None:
     """The first videos' `token_maps_image`s, stacked; None when there is no token file."""
     tiles = []
-    for path in sorted(Path(tokens_dir).glob("*.safetensors"))[:max_videos]:
+    for path in published(tokens_dir)[:max_videos]:
         im = token_maps_image(path)
         tiles.append(im.resize((round(im.width * height / im.height), height), Image.NEAREST))
     if not tiles:

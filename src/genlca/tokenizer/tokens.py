@@ -22,7 +22,8 @@ from torch import Tensor
 from genlca.avatar import CHANNELS, NUM_CHANNELS, GaussianAvatar, scatter_texels, template_avatar, texel_frames
 from genlca.body.protocol import PART_NAMES, BodyModel
 from genlca.body.uv_layout import UVLayout
-from genlca.io_utils import load_header, save_tensors
+from genlca.io_utils import save_tensors
+from genlca.safe_files import load_tensors, read_header
 from genlca.tokenizer.refine import FEATURES, Refiner
 from genlca.tokenizer.unproject import NEUTRAL_RGB, Unprojection
 
@@ -98,13 +99,11 @@ def save_tokens(tokens: AvatarTokens, path: str | os.PathLike) -> Path:
 
 
 def load_tokens(path: str | os.PathLike) -> AvatarTokens:
-    from safetensors.torch import load_file
-
     path = Path(path)
-    header = load_header(path) or {}
+    header = read_header(path) or {}  # refuses pickles and other non-safetensors files, naming the file
     if header.get("kind") != "avatar_tokens":
         raise ValueError(f"{path}: not an avatar token file (no 'avatar_tokens' header)")
-    t = load_file(str(path))
+    t = load_tensors(path)
     missing = [k for k in ("maps", "visibility", "count", "shape") if k not in t]
     if missing:
         raise ValueError(f"{path}: missing tensor(s) {', '.join(missing)}")

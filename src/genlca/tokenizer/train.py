@@ -177,7 +177,7 @@ def evaluate_refiner(model: Refiner, examples: list[dict]) -> dict:
 
 def load_refiner(model_dir: str | os.PathLike) -> Refiner:
     """A trained refiner from its folder (safetensors weights + config.json)."""
-    from safetensors.torch import load_file
+    from genlca.safe_files import load_tensors as load_file  # refuses pickles, naming the file
 
     model_dir = Path(model_dir)
     config = json.loads((model_dir / CONFIG_FILE).read_text())

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,7 +33,7 @@ from genlca.data.synth.subject import Subject, sample_subject
 from genlca.render.visibility import texel_visibility
 from genlca.data.synth.vocab import FRAMINGS, REGIMES, REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
-from genlca.io_utils import pack_bits, replace_dir, save_tensors
+from genlca.io_utils import pack_bits, replace_dir, temp_dir_beside, save_tensors
 from genlca.data.video import ENCODER, VideoEncoder
 from genlca.render.ply import save_ply
 from genlca.render.renderer import render
@@ -286,7 +285,7 @@ def generate_drop(out: str | Path, videos: int = 4, frames: int = 24, size: int 
     names = [f"vid_{i:03d}" for i in range(videos)]
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = temp_dir_beside(out)
     threads = torch.get_num_threads()
     # Per-frame tensors are small: one intra-op thread is as fast on an idle machine and several
     # times faster on a busy one (OpenMP threads spin when a core is taken). Output is identical.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from genlca.body.uv_layout import UVLayout
 from genlca.data.synth.subject import Subject, sample_subject
 from genlca.data.synth.vocab import REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
-from genlca.io_utils import replace_dir
+from genlca.io_utils import replace_dir, temp_dir_beside
 from genlca.tokenizer.tokens import AvatarTokens, save_tokens
 
 SUBJECTS_FILE = "subjects.json"
@@ -98,7 +97,7 @@ def write_subject_tokens(out: str | os.PathLike, subjects: int = 1000, seed: int
     body = body or load_body_model()
     layout = uv_layout(body, resolution)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    tmp = temp_dir_beside(out)
     try:
         os.chmod(tmp, 0o755)
         names, captions = [], []

@@ -15,9 +15,8 @@ import json
 import os
 from pathlib import Path
 
-from safetensors.torch import load_file
-
 from genlca.io_utils import atomic_path, unpack_bits
+from genlca.safe_files import load_tensors as load_file
 
 GT_FORMAT_VERSION = 1
 MAP_KEYS = ("maps", "visibility", "visible_count", "mask", "regions", "shape")
