@@ -2,6 +2,10 @@
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -34,8 +38,9 @@ class GenLCACheckpointConfig(dg.Config):
     checkpoint_every: int = 50
     seed: int = 0
     text: bool = True  # condition on the captions (MiniLM, offline)
-    devices: int = 1
-    strategy: str = "auto"  # "ddp" with devices > 1
+    devices: int = 1  # processes per machine (GPUs on a GPU node)
+    strategy: str = "auto"  # "ddp" with devices > 1 or num_nodes > 1
+    num_nodes: int = 1  # > 1: this step is node 0; MASTER_ADDR, MASTER_PORT, NODE_RANK come from its environment
     torch_threads: int = 1  # 1: fastest on a shared CPU; 0: torch's default
     preview: bool = True  # render one unconditional sample into the metadata
 
@@ -65,7 +70,9 @@ def genlca_checkpoint(context: dg.AssetExecutionContext, config: GenLCACheckpoin
     cfg = TrainConfig(model=config.model, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
                       mode=config.mode, image_cond_prob=config.image_cond_prob,
                       checkpoint_every=config.checkpoint_every, seed=config.seed, devices=config.devices,
-                      strategy=config.strategy, threads=config.torch_threads)
+                      strategy=config.strategy, num_nodes=config.num_nodes, threads=config.torch_threads)
+    if cfg.strategy == "auto" and cfg.devices * cfg.num_nodes > 1:  # as `genlca train` resolves it: same config hash
+        cfg.strategy = "ddp"
     out = checkpoint_folder(store)
     resume = can_resume(out, cfg, dataset, text=config.text)
     parent = archive_parent(out)
@@ -77,13 +84,17 @@ def genlca_checkpoint(context: dg.AssetExecutionContext, config: GenLCACheckpoin
         "git_commit": git_commit(REPO), "config_hash": config_hash(cfg), "parent": parent,
         "dagster_run_id": context.run_id,
     }
-    text_encoder = None
-    if config.text:
-        from genlca.diffusion.text import TextEncoder
-
-        text_encoder = TextEncoder()
     t0 = time.time()
-    m = train_diffusion(dataset, out, cfg, text_encoder=text_encoder, lineage=lineage, progress=False, resume=resume)
+    if cfg.devices * cfg.num_nodes > 1:
+        m = _train_distributed(context, data, out, cfg, text=config.text, lineage=lineage, resume=resume)
+    else:
+        text_encoder = None
+        if config.text:
+            from genlca.diffusion.text import TextEncoder
+
+            text_encoder = TextEncoder()
+        m = train_diffusion(dataset, out, cfg, text_encoder=text_encoder, lineage=lineage, progress=False,
+                            resume=resume)
     context.log.info(f"trained {m['steps']} steps ({'resumed at ' + str(m['resumed_from']) if resume else 'fresh'}):"
                      f" loss {m['loss_first']:.3f} -> {m['loss_last']:.3f}")
 
@@ -112,6 +123,60 @@ def genlca_checkpoint(context: dg.AssetExecutionContext, config: GenLCACheckpoin
         dg.AssetCheckResult(check_name="loss_decreased", passed=bool(finite and m["loss_last"] < m["loss_first"]),
                             metadata={"loss_first": m["loss_first"], "loss_last": m["loss_last"]}),
     ])
+
+
+def launch_command(data: Path, out: Path, cfg: TrainConfig, text: bool, resume: bool, lineage: Path,
+                   node_rank: str = "0") -> list[str]:
+    """`genlca train` under torchrun with this config. Not Lightning's own launcher: it starts the other ranks by
+    running this process's command line again, which in a Dagster step is a run worker, code server or Dask worker
+    (measured: rank 0 then waits forever). torchrun starts every rank knowing its global rank."""
+    if cfg.num_nodes == 1:
+        where = ["--standalone"]
+    else:  # static rendezvous: every node runs this same command with its own NODE_RANK
+        where = [f"--nnodes={cfg.num_nodes}", f"--node-rank={node_rank}", f"--master-addr={os.environ['MASTER_ADDR']}",
+                 f"--master-port={os.environ.get('MASTER_PORT', '29500')}"]
+    return [sys.executable, "-m", "torch.distributed.run", *where, f"--nproc-per-node={cfg.devices}",
+            "-m", "genlca.cli", "train", str(data), "--out", str(out), "--model", cfg.model, "--steps", str(cfg.steps),
+            "--batch-size", str(cfg.batch_size), "--lr", repr(cfg.lr), "--mode", cfg.mode,
+            "--image-cond-prob", repr(cfg.image_cond_prob), "--checkpoint-every", str(cfg.checkpoint_every),
+            "--seed", str(cfg.seed), "--devices", str(cfg.devices), "--num-nodes", str(cfg.num_nodes),
+            "--strategy", cfg.strategy, "--accelerator", cfg.accelerator, "--threads", str(cfg.threads),
+            "--text" if text else "--no-text", "--lineage", str(lineage), *([] if resume else ["--fresh"])]
+
+
+def _train_distributed(context: dg.AssetExecutionContext, data: Path, out: Path, cfg: TrainConfig, text: bool,
+                       lineage: dict, resume: bool) -> dict:
+    """DDP in a torchrun process group; its output goes to OUT/launch/train.log, its metrics come back through
+    checkpoint.json (rank 0 writes it last)."""
+    if cfg.num_nodes > 1 and not os.environ.get("MASTER_ADDR"):
+        raise dg.Failure(description=f"num_nodes={cfg.num_nodes}: set MASTER_ADDR (this node's address), MASTER_PORT "
+                                     "and NODE_RANK=0 in the step's environment (README \"Scaling out\")")
+    launch = out / "launch"
+    launch.mkdir(parents=True, exist_ok=True)
+    (launch / "lineage.json").write_text(json.dumps(lineage, indent=1, default=str) + "\n")
+    cmd = launch_command(data, out, cfg, text, resume, launch / "lineage.json", os.environ.get("NODE_RANK", "0"))
+    context.log.info("training: " + " ".join(cmd))
+    if cfg.num_nodes > 1:
+        others = launch_command(data, out, cfg, text, resume, launch / "lineage.json", "$NODE_RANK")
+        context.log.info(f"start on each other node (NODE_RANK 1..{cfg.num_nodes - 1}): " + " ".join(others))
+    env = {**os.environ, "TQDM_DISABLE": "1", "PYTHONUNBUFFERED": "1"}
+    with open(launch / "train.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            rc = proc.wait()
+        except BaseException:  # the run was cancelled: take torchrun and its ranks down with it
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    tail = (launch / "train.log").read_text(errors="replace")[-3000:]
+    meta = json.loads((out / META_FILE).read_text()) if (out / META_FILE).is_file() else {}
+    if rc != 0 or meta.get("lineage", {}).get("dagster_run_id") != context.run_id:
+        raise dg.Failure(description=f"distributed training failed (exit code {rc}); {launch / 'train.log'}",
+                         metadata={"log_tail": dg.MetadataValue.md(f"```\n{tail}\n```")})
+    return meta["metrics"]
 
 
 def _dataset_info(folder: Path) -> dict:

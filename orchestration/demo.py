@@ -55,8 +55,10 @@ def main() -> int:
                   "models/genlca": "models/genlca/  (GenLCA checkpoint: model.safetensors, checkpoint.json, "
                                    "loss_curve.png, sample.png, checkpoints/, logs/; export/: the ONNX sampler "
                                    "and its parity report)",
-                  "models/production": "models/production/  (the promoted checkpoint, with its export)",
-                  "reports/genlca": "reports/genlca/  (evaluation report: report.html, samples.png, lineage.html)",
+                  "models/production": "models/production/  (the promoted checkpoint, with its export and "
+                                       "evaluation.json)",
+                  "reports/genlca": "reports/genlca/  (evaluation report: report.html, samples.png, regions.png, "
+                                    "reconstruction.png, lineage.html)",
                   "monitoring": "monitoring/  (per drop: evidently drift reports, summary.json)"}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()

@@ -20,4 +20,6 @@ dataset_job = dg.define_asset_job("build_token_dataset", selection=dg.AssetSelec
 
 model_job = dg.define_asset_job("train_genlca", selection=dg.AssetSelection.groups("model"),
                                 description="The GenLCA diffusion model, trained on the token dataset (with lineage), "
-                                            "then exported for deployment (ONNX) behind a blocking parity check.")
+                                            "exported for deployment (ONNX) behind a blocking parity check, "
+                                            "evaluated on the held-out split (evaluation_report), then promoted to "
+                                            "production only if not worse there (blocking check).")

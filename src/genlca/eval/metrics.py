@@ -53,11 +53,13 @@ def opacity_deficit(gen: Tensor, truth: Tensor, mask: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def masked_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, texels: Tensor, body: BodyModel,
-                       layout: UVLayout, views: int = 4, size: int = 128, mask_geometry: str = "truth") -> float:
-    """PSNR (dB) of renders of `gen` against renders of `truth` (A-pose, `views` cameras framing the truth at
-    size², black background) over the pixels where the `texels` (R, R) bool are drawn: their indicator
-    rendered with the geometry of `mask_geometry` ("truth" or "gen") > 0.5, on the true silhouette."""
+def paired_renders(gen: GaussianAvatar, truth: GaussianAvatar, texels: Tensor, body: BodyModel, layout: UVLayout,
+                   views: int = 4, size: int = 128, mask_geometry: str = "truth", clamp: bool = False
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+    """(gen (V, H, W, 3), truth (V, H, W, 3), mask (V, H, W) bool): renders in the A-pose from `views` cameras
+    framing the truth at size², black background; mask: where the `texels` (R, R) bool are drawn (their indicator
+    rendered with the geometry of `mask_geometry`, "truth" or "gen", > 0.5) on the true silhouette. clamp: colours
+    clipped to [0, 1] (as images are stored)."""
     from genlca.render.renderer import render
     from genlca.render.views import view_cameras
 
@@ -65,12 +67,21 @@ def masked_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, texels: Tenso
     g_true = to_gaussians(truth, body, layout)
     indicator = texels.flatten()[layout.texels].float()[:, None].expand(-1, 3)
     g_mask = replace(g_true if mask_geometry == "truth" else g_gen, colors=indicator)
-    sq, n = 0.0, 0
+    a, b, m = [], [], []
     for cam in view_cameras(g_true, views, size):
-        a, b, m = (render(g, cam, background=(0.0, 0.0, 0.0), backend="torch") for g in (g_gen, g_true, g_mask))
-        mask = (m.rgb[..., 0] > 0.5) & (b.alpha > 0.5)
-        sq += float(((a.rgb - b.rgb)[mask] ** 2).sum())
-        n += int(mask.sum()) * 3
+        ra, rb, rm = (render(g, cam, background=(0.0, 0.0, 0.0), backend="torch") for g in (g_gen, g_true, g_mask))
+        a.append(ra.rgb.clamp(0, 1) if clamp else ra.rgb)
+        b.append(rb.rgb.clamp(0, 1) if clamp else rb.rgb)
+        m.append((rm.rgb[..., 0] > 0.5) & (rb.alpha > 0.5))
+    return torch.stack(a), torch.stack(b), torch.stack(m)
+
+
+def masked_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, texels: Tensor, body: BodyModel,
+                       layout: UVLayout, views: int = 4, size: int = 128, mask_geometry: str = "truth") -> float:
+    """PSNR (dB) of renders of `gen` against renders of `truth` over the pixels of `paired_renders`' mask."""
+    a, b, mask = paired_renders(gen, truth, texels, body, layout, views, size, mask_geometry)
+    n = int(mask.sum()) * 3
+    sq = float(((a - b)[mask] ** 2).sum())
     return -10 * math.log10(max(sq / n, 1e-10)) if n else math.nan
 
 
@@ -129,4 +140,4 @@ def frechet_distance(a: Tensor, b: Tensor) -> float:
 
 
 __all__ = ["frechet_distance", "opacity", "opacity_deficit", "token_features", "token_l2", "unobserved_mask",
-           "masked_render_psnr", "unobserved_render_psnr"]
+           "masked_render_psnr", "paired_renders", "unobserved_render_psnr"]

@@ -18,6 +18,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -49,8 +50,9 @@ def _frame(fit: BodyFit, f: int) -> BodyFit:
                    reasons=fit.reasons[one])
 
 
-def synthetic_photos(drop_dir: str | os.PathLike, body_model: str = "anny") -> list[SyntheticPhoto]:
-    """The middle frame of every video of a synthetic drop, with its ground truth."""
+def synthetic_photos(drop_dir: str | os.PathLike, body_model: str = "anny",
+                     videos: Collection[str] | None = None) -> list[SyntheticPhoto]:
+    """The middle frame of every video (or of `videos` only) of a synthetic drop, with its ground truth."""
     from genlca.data.synth import load_ground_truth
     from genlca.data.video import read_video
     from genlca.fitting.evaluate import fit_from_ground_truth
@@ -58,6 +60,8 @@ def synthetic_photos(drop_dir: str | os.PathLike, body_model: str = "anny") -> l
     drop = Path(drop_dir)
     photos = []
     for gt_dir in sorted((drop / "ground_truth").glob("vid_*")):
+        if videos is not None and gt_dir.name not in videos:
+            continue
         gt = load_ground_truth(gt_dir)
         frames = read_video(drop / "videos" / f"{gt_dir.name}.mp4")
         f = len(frames) // 2
