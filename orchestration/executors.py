@@ -47,7 +47,7 @@ def dask_cluster(env: Mapping[str, str] = os.environ) -> dict:
     # One worker process per step slot: Dagster steps are not thread-safe. No dashboard: Dask's default listens on
     # every interface, and a cluster that lives one run has little to show (a scheduler of your own can have one).
     return {"local": {"n_workers": _int(env, "GENLCA_DASK_WORKERS", 2), "threads_per_worker": 1,
-                      "dashboard_address": None}}
+                      "host": "127.0.0.1", "dashboard_address": None}}
 
 
 def _dask(env: Mapping[str, str]) -> dg.ExecutorDefinition:

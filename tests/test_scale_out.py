@@ -38,7 +38,8 @@ def test_executor_from_environment():
     assert executor_config(executor_from_env({"GENLCA_MAX_CONCURRENT": "3"}))["max_concurrent"] == 3
     assert executor_from_env({"GENLCA_EXECUTOR": "in_process"}) is dg.in_process_executor
     # dask: the cluster config only (importing dask takes seconds; the slow test runs the executor itself)
-    assert dask_cluster({}) == {"local": {"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None}}
+    assert dask_cluster({}) == {"local": {"n_workers": 2, "threads_per_worker": 1, "host": "127.0.0.1",
+                                          "dashboard_address": None}}
     assert dask_cluster({"GENLCA_DASK_WORKERS": "4"})["local"]["n_workers"] == 4
     address = "tcp://10.0.0.5:8786"
     assert dask_cluster({"GENLCA_DASK_ADDRESS": address}) == {"existing": {"address": address}}

@@ -119,9 +119,9 @@ class Figures:
         s["corrupted"] += corrupted
 
 
-def compare(reference: dict[str, str], after: dict[str, str]) -> tuple[int, int]:
-    """(files lost, files corrupted) of AFTER against the uninterrupted REFERENCE."""
-    lost = sum(1 for k in reference if k not in after)
-    corrupted = sum(1 for k in reference if k in after and after[k] != reference[k])
-    corrupted += sum(1 for k in after if k not in reference)  # something no clean run makes
+def compare(reference: dict[str, str], after: dict[str, str]) -> tuple[list[str], list[str]]:
+    """(files lost, files corrupted) of AFTER against the uninterrupted REFERENCE, by relative path."""
+    lost = [k for k in reference if k not in after]
+    corrupted = [k for k in reference if k in after and after[k] != reference[k]]
+    corrupted += [k for k in after if k not in reference]  # something no clean run makes
     return lost, corrupted

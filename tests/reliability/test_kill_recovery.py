@@ -60,9 +60,9 @@ def kill_and_recover(figures, stage: str, args: list[str], out: Path, reference:
         assert rr.returncode == 0, f"{stage}: the re-run after {kill} failed:\n{rr.output[-3000:]}"
         lost, corrupted = compare(reference, fingerprint(out, skip, VOLATILE))
         temps = leftovers(out)
-        figures.record(stage, 1, rr.returncode == 0, lost, corrupted + bad_partial + len(temps))
+        figures.record(stage, 1, rr.returncode == 0, len(lost), len(corrupted) + bad_partial + len(temps))
         assert not temps, f"{stage}: temporaries left after {kill}: {temps}"
-        assert (lost, corrupted, bad_partial) == (0, 0, 0), f"{stage}: after {kill}: {lost} lost, {corrupted} differ"
+        assert (lost, corrupted, bad_partial) == ([], [], 0), f"{stage}: after {kill}: lost {lost}, differ {corrupted}"
         # Per-video work finished before the kill: still the same file (inode and mtime), so it was not redone.
         kept = sorted(n for n, st in before.items() if (out / n).exists() and _stamp(out / n) == st)
         assert kept == sorted(before), f"{stage}: after {kill} the re-run redid {sorted(set(before) - set(kept))}"
@@ -102,7 +102,7 @@ def test_fit_survives_kills_and_keeps_finished_videos(drop, fits_reference, tmp_
     reruns = kill_and_recover(figures, "fit", args, out, reference, kills, per_video="vid_*.safetensors")
     # Fits finished before the kill (one, one, then all three: killed at quality.parquet) were kept as they were.
     assert [len(done) for done, _ in reruns[:3]] == [1, 1, 3]
-    assert sum(v.get("reused", False) for v in json.loads((out / "videos.json").read_text())) == len(reruns[-1][0])
+    assert sum(v["reused"] for v in json.loads((out / "videos.json").read_text())) == len(reruns[-1][0])
 
 
 @pytest.mark.slow

@@ -81,7 +81,7 @@ def _reusable(path: Path, source_sha256: str, key: str) -> bool:
 def _video_row(name: str, rel: str, fit: BodyFit, seconds: float) -> dict:
     return {"video": name, "path": rel, "frames": int(fit.fitted.numel()),
             "fitted_share": float(fit.fitted.float().mean()) if fit.fitted.numel() else 0.0,
-            "seconds": round(seconds, 2), "error": ""}
+            "seconds": round(seconds, 2), "error": "", "reused": False}
 
 
 def fit_drop(drop_dir: str | Path, manifest: pd.DataFrame, out_dir: str | Path, body: BodyModel,
@@ -118,7 +118,8 @@ def fit_drop(drop_dir: str | Path, manifest: pd.DataFrame, out_dir: str | Path, 
                 except Exception as e:  # one bad video never stops the drop; the reason is reported
                     fit_path(out_dir, name).unlink(missing_ok=True)  # an earlier run's fit of it is stale now
                     videos.append({"video": name, "path": rel, "frames": 0, "fitted_share": 0.0,
-                                   "seconds": round(time.time() - t1, 2), "error": f"{type(e).__name__}: {e}"})
+                                   "seconds": round(time.time() - t1, 2), "error": f"{type(e).__name__}: {e}",
+                                   "reused": False})
                     continue
                 save_fit(fit, fit_path(out_dir, name), masks=det.masks,
                          meta={"source": rel, "detector": det.detector, "source_sha256": sha.get(rel, ""),

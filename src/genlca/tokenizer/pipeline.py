@@ -72,7 +72,8 @@ def tokenize_drop(drop_dir: str | os.PathLike, fits_dir: str | os.PathLike, out_
             if reused is not None:
                 rows.append(reused | {"seconds": 0.0})
                 continue
-            row = {"video": path.stem, "frames": 0, "seen_share": 0.0, "visibility_mean": 0.0, "error": ""}
+            row = {"video": path.stem, "frames": 0, "seen_share": 0.0, "visibility_mean": 0.0, "error": "",
+                   "reused": False}
             try:
                 source = load_fit_meta(path).get("source")
                 if not source:
