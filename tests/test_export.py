@@ -193,7 +193,7 @@ def test_exported_sampler_asset_records_tensorrt_and_passes_its_blocking_check(c
     md = result.asset_materializations_for_node("exported_sampler")[0].metadata
     assert md["denoiser_max_abs_diff"].value <= 1e-4 and md["sampler_psnr_db"].value >= 40
     assert md["parity"].value.count("denoiser B=") == 12
-    assert {"denoiser.onnx", "parity.json", "normalizer.safetensors"} <= set(md["file_bytes"].value)
+    assert {"denoiser.onnx", "normalizer.safetensors", "chart.safetensors"} <= set(md["file_bytes"].value)
     assert "CPUExecutionProvider" in md["onnxruntime_providers"].value
     status = tensorrt_status()
     if status["available"]:

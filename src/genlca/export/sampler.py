@@ -134,7 +134,8 @@ def export_sampler(checkpoint: str | os.PathLike, out: str | os.PathLike, cfg: E
     onnx_info = export_onnx(model, out / ONNX_FILE, cfg.text_tokens, cfg.opset)
     graph = check_graph(out / ONNX_FILE)
     save_tensors(out / CHART_FILE, {"chart": model.chart.cpu().bool()}, {"kind": "genlca_chart"})
-    shutil.copyfile(checkpoint_dir(checkpoint) / meta.get("normalizer", CKPT_NORMALIZER), out / NORMALIZER_FILE)
+    with atomic_path(out / NORMALIZER_FILE) as tmp:
+        shutil.copyfile(checkpoint_dir(checkpoint) / meta.get("normalizer", CKPT_NORMALIZER), tmp)
 
     runtime = OrtDenoiser(out / ONNX_FILE, model.config, model.chart, cfg.text_tokens)
     parity = {"onnx_cpu": _parity(model, runtime, cfg)}
@@ -155,7 +156,9 @@ def export_sampler(checkpoint: str | os.PathLike, out: str | os.PathLike, cfg: E
 
     import onnxruntime as ort
 
-    files = {p.name: p.stat().st_size for p in sorted(out.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    # What the runtimes load (the parity report is a measurement: its size would carry its timings).
+    files = {p.name: p.stat().st_size for p in sorted(out.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.name != PARITY_FILE}
     config = {
         "format_version": FORMAT_VERSION, "kind": "genlca_exported_sampler", "format": cfg.format,
         "export": asdict(cfg), "model": model.config, "text_tokens": cfg.text_tokens,
