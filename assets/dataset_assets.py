@@ -5,13 +5,13 @@ import time
 
 import dagster as dg
 import pandas as pd
-from safetensors.torch import load_file
 
 from assets.partitions import drops_partitions, valid_drop_keys
 from genlca.avatar import CHANNELS
 from genlca.body.uv_layout import uv_layout
-from genlca.tokenizer.dataset import INDEX_FILE, STATS_FILE, build_token_dataset, constant_channels
 from genlca.io_utils import published
+from genlca.safe_files import load_tensors as load_file
+from genlca.tokenizer.dataset import INDEX_FILE, STATS_FILE, build_token_dataset, constant_channels
 from orchestration.resources import ArtifactStore, BodyModelResource
 
 

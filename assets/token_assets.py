@@ -11,12 +11,12 @@ from assets.preview import image_markdown
 from assets.tokenizer_assets import model_dir
 from genlca.avatar import CHANNELS
 from genlca.body.uv_layout import uv_layout
+from genlca.io_utils import published
 from genlca.showcase import RenderRequest, render_avatar
 from genlca.tokenizer.pipeline import tokenize_drop
 from genlca.tokenizer.preview import token_sheet
 from genlca.tokenizer.tokens import load_tokens
 from genlca.tokenizer.train import CONFIG_FILE, MODEL_FILE, load_refiner
-from genlca.io_utils import published
 from orchestration.resources import ArtifactStore, BodyModelResource, DropsFolder
 
 

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from genlca.body.protocol import GENERIC_JOINTS
 from genlca.fitting.types import BodyFit
-from genlca.io_utils import atomic_path, pack_bits, save_tensors, unpack_bits, published
+from genlca.io_utils import atomic_path, pack_bits, published, save_tensors, unpack_bits
 from genlca.safe_files import open_tensors, read_header
 
 FIT_FORMAT_VERSION = 1

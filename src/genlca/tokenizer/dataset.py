@@ -31,7 +31,7 @@ from pandera.typing.pandas import Series
 
 from genlca.avatar import CHANNELS, NUM_CHANNELS
 from genlca.data.ingest import sha256_file
-from genlca.io_utils import replace_dir, temp_dir_beside, save_tensors, published
+from genlca.io_utils import published, replace_dir, save_tensors, temp_dir_beside
 from genlca.tokenizer.tokens import AvatarTokens, load_tokens
 
 INDEX_FILE, STATS_FILE, INFO_FILE = "index.parquet", "stats.safetensors", "dataset.json"

@@ -16,11 +16,11 @@ from genlca.body.uv_layout import UVLayout
 from genlca.data.ingest import sha256_file
 from genlca.data.video import read_video
 from genlca.fitting.store import load_fit, load_fit_masks, load_fit_meta
+from genlca.io_utils import published
 from genlca.tokenizer.captions import caption_scores, caption_tokens, lighting_for
 from genlca.tokenizer.refine import Refiner
 from genlca.tokenizer.tokens import AvatarTokens, load_tokens, save_tokens, tokenize
 from genlca.tokenizer.unproject import unproject_video
-from genlca.io_utils import published
 
 
 def tokenize_settings_key(body: BodyModel, layout: UVLayout, refiner: Refiner | None, tokenizer_name: str) -> str:

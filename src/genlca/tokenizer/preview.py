@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image
 
 from genlca.avatar import CHANNELS
-from genlca.tokenizer.tokens import load_tokens
 from genlca.io_utils import published
+from genlca.tokenizer.tokens import load_tokens
 
 
 def token_maps_image(path: str | os.PathLike) -> Image.Image:

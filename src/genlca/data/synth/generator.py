@@ -33,7 +33,7 @@ from genlca.data.synth.subject import Subject, sample_subject
 from genlca.render.visibility import texel_visibility
 from genlca.data.synth.vocab import FRAMINGS, REGIMES, REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
-from genlca.io_utils import pack_bits, replace_dir, temp_dir_beside, save_tensors
+from genlca.io_utils import pack_bits, replace_dir, save_tensors, temp_dir_beside
 from genlca.data.video import ENCODER, VideoEncoder
 from genlca.render.ply import save_ply
 from genlca.render.renderer import render
