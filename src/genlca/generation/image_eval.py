@@ -13,6 +13,7 @@ fitting errors) or through the user's path, mediapipe + fitting (`fits="detect"`
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import statistics
@@ -85,9 +86,10 @@ def photo_tokens(photo: SyntheticPhoto, body, layout, fits: str = "true", work_d
 
     from genlca.generation.photo import tokenize_photo
 
-    path = Path(work_dir or tempfile.mkdtemp()) / f"{photo.name}.png"
-    Image.fromarray(photo.image).save(path)
-    return tokenize_photo(path, body, layout.resolution, path.parent).tokens
+    with tempfile.TemporaryDirectory() if work_dir is None else contextlib.nullcontext(work_dir) as work:
+        path = Path(work) / f"{photo.name}.png"  # the photo file and its fit: removed after unless work_dir is given
+        Image.fromarray(photo.image).save(path)
+        return tokenize_photo(path, body, layout.resolution, path.parent).tokens
 
 
 def _mean(values: list[float]) -> float:
