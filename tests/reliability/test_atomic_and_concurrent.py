@@ -104,8 +104,12 @@ def test_a_folder_swap_killed_between_its_renames_is_put_back(tmp_path):
 
 
 _WRITER = textwrap.dedent("""
-    import json, sys, time
+    import json, pathlib, sys, time
     from genlca.locks import folder_lock
+    ready = pathlib.Path(sys.argv[2] + ".ready." + sys.argv[3])
+    ready.touch()  # both imported before either locks: on a loaded machine one could finish before the other starts
+    while len(list(ready.parent.glob("*.ready.*"))) < 2:
+        time.sleep(0.01)
     with folder_lock(sys.argv[1]):
         t0 = time.time()
         for i in range(5):
