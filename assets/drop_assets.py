@@ -9,13 +9,12 @@ import pandera.errors
 from assets.partitions import drops_partitions
 from assets.preview import image_markdown
 from genlca.data.expectations import manifest_expectations
-from genlca.data.ingest import RESERVED_FOLDERS, IngestLimits, ingest_drop, is_ignored_name
+from genlca.data.ingest import RESERVED_FOLDERS, IngestLimits, ingest_drop, is_ignored_name, listing_signature
 from genlca.data.manifest import ManifestSchema, write_manifest
 from genlca.data.preview import contact_sheet
 from genlca.data.versioning import dvc_version
 from genlca.params import stage_params
 from orchestration.resources import ArtifactStore, DropsFolder
-from orchestration.sensors import listing_signature
 
 _INGEST = stage_params("ingest")
 

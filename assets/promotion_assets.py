@@ -11,7 +11,7 @@ from assets.checkpoint_assets import checkpoint_folder
 from assets.report_assets import production_evaluation_paths, report_folder
 from genlca.diffusion.train import META_FILE
 from genlca.eval.report import REPORT_JSON
-from genlca.io_utils import replace_dir, temp_dir_beside
+from genlca.io_utils import staged_dir
 from genlca.lineage_state import (EVALUATION_FILE, PROMOTION_METRICS, metric_value, promotion_decision,
                                   stored_evaluation, trained_version)
 from orchestration.resources import ArtifactStore
@@ -78,10 +78,6 @@ def production_checkpoint(context: dg.AssetExecutionContext, config: ProductionC
 def _replace_folder(src: Path, dst: Path, report: dict) -> None:
     """Copy beside dst (with the evaluation that earned the place), then swap: readers see the old folder or the
     new one, never half of each; a kill part-way leaves a temporary the next write sweeps."""
-    tmp = temp_dir_beside(dst)
-    try:
+    with staged_dir(dst) as tmp:
         shutil.copytree(src, tmp, ignore=NOT_PROMOTED, dirs_exist_ok=True)
         (tmp / EVALUATION_FILE).write_text(json.dumps(report, indent=1, default=float) + "\n")
-        replace_dir(tmp, dst)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,7 +1,6 @@
 """Sensors: a new, complete drop folder becomes a partition and a run of the ingest job. Folders whose names
 cannot be partition keys (`genlca.paths.drop_name_problem`) and links are skipped, logged once, never fatal."""
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -9,24 +8,13 @@ from pathlib import Path
 import dagster as dg
 
 from assets.partitions import drops_partitions
+from genlca.data.ingest import listing_signature
 from genlca.paths import DROP_NAME, drop_name_problem
 from orchestration.jobs import ingest_job
 from orchestration.resources import DropsFolder
 
 READY_MARKER = "_READY"
 SKIPPED_KEY = "_skipped"  # in the cursor; no drop name starts with "_"
-
-
-def listing_signature(folder: Path) -> str:
-    """Changes whenever a file is added, removed, grows or is touched."""
-    entries = []
-    for p in sorted(folder.rglob("*")):
-        try:
-            st = p.lstat()
-        except OSError:
-            continue
-        entries.append(f"{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha1("\n".join(entries).encode()).hexdigest()
 
 
 def drop_is_complete(folder: Path, previous: dict | None, settle_seconds: float, now: float) -> tuple[bool, dict]:

@@ -178,6 +178,28 @@ def replace_dir(tmp: str | os.PathLike, out: str | os.PathLike) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staged_dir(out: str | os.PathLike) -> Iterator[Path]:
+    """A new folder beside OUT to fill; swapped into place at OUT (`replace_dir`) when the block succeeds, removed
+    either way: readers see the old folder or the finished new one, never a mix."""
+    out = Path(out)
+    tmp = temp_dir_beside(out)
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; published folders get the usual mode
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_replaceable(out: str | os.PathLike, is_previous, what: str) -> None:
+    """FileExistsError unless OUT is absent, an empty folder, or a folder IS_PREVIOUS(OUT) says is an earlier WHAT
+    (which a new one may replace)."""
+    out = Path(out)
+    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or is_previous(out))):
+        raise FileExistsError(f"{out} exists and is not an empty folder or an earlier {what}; not overwriting it")
+
+
 def published(folder: str | os.PathLike, pattern: str = "*.safetensors") -> list[Path]:
     """The finished artifacts in FOLDER matching PATTERN, sorted: hidden names (temporaries, locks) never count."""
     folder = Path(folder)

@@ -254,6 +254,20 @@ def _file_entry(rel: str, path: str, kind: str, st: os.stat_result) -> _Entry:
 # Hashing and sniffing
 
 
+def listing_signature(folder: str | os.PathLike) -> str:
+    """Of a drop's listing: changes whenever a file is added, removed, grows or is touched (the drop sensor waits
+    for it to settle; `raw_videos` compares it before and after ingest)."""
+    folder = Path(folder)
+    entries = []
+    for p in sorted(folder.rglob("*")):
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        entries.append(f"{p.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha1("\n".join(entries).encode()).hexdigest()
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """sha256 of a file, streamed."""
     with open(path, "rb") as f:

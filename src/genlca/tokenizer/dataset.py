@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Callable, Mapping
 
@@ -31,7 +30,7 @@ from pandera.typing.pandas import Series
 
 from genlca.avatar import CHANNELS, NUM_CHANNELS
 from genlca.data.ingest import sha256_file
-from genlca.io_utils import published, replace_dir, save_tensors, temp_dir_beside
+from genlca.io_utils import published, save_tensors, staged_dir
 from genlca.tokenizer.tokens import AvatarTokens, load_tokens
 
 INDEX_FILE, STATS_FILE, INFO_FILE = "index.parquet", "stats.safetensors", "dataset.json"
@@ -179,16 +178,10 @@ def build_token_dataset(token_dirs: Mapping[str, str | os.PathLike], out_dir: st
             v["hash"] for v in dvc.values()) else "",
         "channels": {name: [s.start, s.stop] for name, s in CHANNELS.items()},
     }
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out_dir)
-    try:
-        os.chmod(tmp, 0o755)
+    with staged_dir(out_dir) as tmp:
         index.to_parquet(tmp / INDEX_FILE, index=False)
         save_tensors(tmp / STATS_FILE, stats, {"kind": "token_stats", "channels": info["channels"]})
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=1) + "\n")
-        replace_dir(tmp, out_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return info
 
 

@@ -36,10 +36,12 @@ def tokenize_settings_key(body: BodyModel, layout: UVLayout, refiner: Refiner | 
 
 def _reused_row(path: Path, fit_sha256: str, key: str) -> dict | None:
     """The row of tokens an earlier run made from the same fit with the same settings, or None."""
+    from genlca.safe_files import read_header
+
     if not path.is_file():
         return None
     try:
-        meta = load_tokens(path).meta
+        meta = (read_header(path) or {}).get("meta", {})  # the header only: no tensors read
     except Exception:  # unreadable: tokenize again (save_tokens replaces it atomically)
         return None
     if meta.get("fit_sha256") != fit_sha256 or meta.get("settings") != key or "row" not in meta:

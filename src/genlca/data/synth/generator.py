@@ -10,8 +10,6 @@ with `_READY` written last inside it."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,7 +31,7 @@ from genlca.data.synth.subject import Subject, sample_subject
 from genlca.render.visibility import texel_visibility
 from genlca.data.synth.vocab import FRAMINGS, REGIMES, REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
-from genlca.io_utils import pack_bits, replace_dir, save_tensors, temp_dir_beside
+from genlca.io_utils import check_replaceable, pack_bits, save_tensors, staged_dir
 from genlca.data.video import ENCODER, VideoEncoder
 from genlca.render.ply import save_ply
 from genlca.render.renderer import render
@@ -253,17 +251,7 @@ def _is_previous_drop(path: Path) -> bool:
 
 
 def _check_target(out: Path) -> None:
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or _is_previous_drop(out))):
-        raise FileExistsError(f"{out} exists and is not an empty folder or an earlier synthetic drop; "
-                              "not overwriting it")
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Rename the finished drop into place (replacing an earlier synthetic drop or an empty folder)."""
-    _check_target(out)
-    if out.exists() and not any(out.iterdir()):
-        out.rmdir()
-    replace_dir(tmp, out)
+    check_replaceable(out, _is_previous_drop, "synthetic drop")
 
 
 def generate_drop(out: str | Path, videos: int = 4, frames: int = 24, size: int = 256, regime: str = "mixed",
@@ -284,45 +272,42 @@ def generate_drop(out: str | Path, videos: int = 4, frames: int = 24, size: int 
     plan = plan_framings(regime, videos, np.random.default_rng([seed, 1_000_003]))
     names = [f"vid_{i:03d}" for i in range(videos)]
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out)
     threads = torch.get_num_threads()
     # Per-frame tensors are small: one intra-op thread is as fast on an idle machine and several
     # times faster on a busy one (OpenMP threads spin when a core is taken). Output is identical.
     torch.set_num_threads(1)
     try:
-        os.chmod(tmp, 0o755)
-        per_video = []
-        for i, (name, (framing, whole)) in enumerate(tqdm(list(zip(names, plan)), desc="synth videos",
-                                                          disable=not progress)):
-            spec = sample_video(name, i, seed, framing, whole, body)
-            with VideoEncoder(tmp / "videos" / f"{name}.mp4", fps) as enc:
-                res = render_video(spec, body, layout, frames, size, fps, progress=progress, on_frame=enc.write)
-            gt_dir = tmp / "ground_truth" / name
-            gt_dir.mkdir(parents=True)
-            res["subject_json"] |= {"seed": seed, "index": i, "regime": regime}
-            meta = {"format_version": GT_FORMAT_VERSION, "name": name}
-            save_tensors(gt_dir / "maps.safetensors", res["maps_gt"], meta)
-            save_tensors(gt_dir / "frames.safetensors", res["frames_gt"], meta)
-            save_json(gt_dir / "subject.json", res["subject_json"])
-            canon = to_gaussians(res["avatar"], body, layout, canonical=True)
-            save_ply(gt_dir / "gt_avatar.ply", canon, res["avatar"], layout.texels)
-            sj = res["subject_json"]
-            per_video.append({"name": name, "framing": sj["framing"], "whole_body": sj["whole_body"],
-                              "caption": sj["caption"], "whole_body_frames": sj["whole_body_frames"]})
-        summary = {
-            "generator": "genlca.data.synth", "generator_version": GENERATOR_VERSION,
-            "format_version": GT_FORMAT_VERSION, "body_model": body.name, "videos": names, "frames": frames,
-            "size": size, "fps": fps, "resolution": resolution, "regime": regime, "seed": seed,
-            "encoder": ENCODER, "photo_backgrounds": list(available_photos()), "per_video": per_video,
-        }
-        save_json(tmp / "ground_truth" / "synth.json", summary)  # ingest skips ground_truth/
-        (tmp / READY).write_text(json.dumps({"videos": len(names)}) + "\n")  # last file in the drop
-        _publish(tmp, out)
+        with staged_dir(out) as tmp:
+            per_video = []
+            for i, (name, (framing, whole)) in enumerate(tqdm(list(zip(names, plan)), desc="synth videos",
+                                                              disable=not progress)):
+                spec = sample_video(name, i, seed, framing, whole, body)
+                with VideoEncoder(tmp / "videos" / f"{name}.mp4", fps) as enc:
+                    res = render_video(spec, body, layout, frames, size, fps, progress=progress,
+                                       on_frame=enc.write)
+                gt_dir = tmp / "ground_truth" / name
+                gt_dir.mkdir(parents=True)
+                res["subject_json"] |= {"seed": seed, "index": i, "regime": regime}
+                meta = {"format_version": GT_FORMAT_VERSION, "name": name}
+                save_tensors(gt_dir / "maps.safetensors", res["maps_gt"], meta)
+                save_tensors(gt_dir / "frames.safetensors", res["frames_gt"], meta)
+                save_json(gt_dir / "subject.json", res["subject_json"])
+                canon = to_gaussians(res["avatar"], body, layout, canonical=True)
+                save_ply(gt_dir / "gt_avatar.ply", canon, res["avatar"], layout.texels)
+                sj = res["subject_json"]
+                per_video.append({"name": name, "framing": sj["framing"], "whole_body": sj["whole_body"],
+                                  "caption": sj["caption"], "whole_body_frames": sj["whole_body_frames"]})
+            summary = {
+                "generator": "genlca.data.synth", "generator_version": GENERATOR_VERSION,
+                "format_version": GT_FORMAT_VERSION, "body_model": body.name, "videos": names, "frames": frames,
+                "size": size, "fps": fps, "resolution": resolution, "regime": regime, "seed": seed,
+                "encoder": ENCODER, "photo_backgrounds": list(available_photos()), "per_video": per_video,
+            }
+            save_json(tmp / "ground_truth" / "synth.json", summary)  # ingest skips ground_truth/
+            (tmp / READY).write_text(json.dumps({"videos": len(names)}) + "\n")  # last file in the drop
+            _check_target(out)  # still replaceable: nothing else was written there meanwhile
     finally:
         torch.set_num_threads(threads)
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     summary = dict(summary, out=str(out), seconds=round(time.time() - t0, 3))
     return summary
 

@@ -17,7 +17,6 @@ seed other subjects (held-out prompts: `genlca.generation.text_fidelity`)."""
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from genlca.body.uv_layout import UVLayout
 from genlca.data.synth.subject import Subject, sample_subject
 from genlca.data.synth.vocab import REGIONS
 from genlca.data.synth.writer import GT_FORMAT_VERSION, save_json
-from genlca.io_utils import replace_dir, temp_dir_beside
+from genlca.io_utils import check_replaceable, staged_dir
 from genlca.tokenizer.tokens import AvatarTokens, save_tokens
 
 SUBJECTS_FILE = "subjects.json"
@@ -71,15 +70,7 @@ def _is_previous(out: Path) -> bool:
 
 
 def _check_target(out: Path) -> None:
-    if out.exists() and not (out.is_dir() and (not any(out.iterdir()) or _is_previous(out))):
-        raise FileExistsError(f"{out} exists and is not an empty folder or an earlier subject-token folder; "
-                              "not overwriting it")
-
-
-def _publish(tmp: Path, out: Path) -> None:
-    """Swap the finished folder into place (an earlier subject-token folder is removed after)."""
-    _check_target(out)
-    replace_dir(tmp, out)
+    check_replaceable(out, _is_previous, "subject-token folder")
 
 
 def write_subject_tokens(out: str | os.PathLike, subjects: int = 1000, seed: int = 0, resolution: int = 64,
@@ -96,10 +87,7 @@ def write_subject_tokens(out: str | os.PathLike, subjects: int = 1000, seed: int
     _check_target(out)
     body = body or load_body_model()
     layout = uv_layout(body, resolution)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out)
-    try:
-        os.chmod(tmp, 0o755)
+    with staged_dir(out) as tmp:
         names, captions = [], []
         for i, subject in enumerate(tqdm(draw_subjects(body, subjects, seed), desc="subject tokens",
                                          disable=not progress)):
@@ -111,10 +99,7 @@ def write_subject_tokens(out: str | os.PathLike, subjects: int = 1000, seed: int
                    "tokenizer": TOKENIZER, "body_model": body.name, "resolution": resolution, "seed": seed,
                    "subjects": subjects, "names": names, "captions": captions}
         save_json(tmp / SUBJECTS_FILE, summary)  # last file: its presence marks a complete folder
-        _publish(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        _check_target(out)  # still replaceable: nothing else was written there meanwhile
     return summary | {"out": str(out), "seconds": round(time.time() - t0, 2)}
 
 
