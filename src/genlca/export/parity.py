@@ -11,8 +11,6 @@ to the model's t_min, where x-prediction divides by t), captions of 4..L tokens,
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
@@ -22,11 +20,12 @@ from genlca.diffusion.flow import sample
 def psnr_db(reference: Tensor, other: Tensor, mask: Tensor | None = None) -> float:
     """PSNR (dB) of `other` against `reference` over the masked texels (mask (R, R) broadcast over the leading
     dimensions), with the reference's own range there as the peak; inf when they are equal."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
     if mask is not None:
         reference, other = reference[..., mask.bool()], other[..., mask.bool()]
-    mse = float((reference.double() - other.double()).square().mean())
     peak = float(reference.max() - reference.min())
-    return math.inf if mse == 0 else 10 * math.log10(peak**2 / mse)
+    return float(peak_signal_noise_ratio(other.double(), reference.double(), data_range=peak))  # inf when equal
 
 
 def random_text(n: int, tokens: int, dim: int = 384, generator: torch.Generator | None = None) -> dict:
