@@ -528,7 +528,7 @@ def evaluate_text_fidelity_cmd(
 def train_cmd(dataset: Path = typer.Argument(..., help="Token dataset folder (the token_dataset asset's output)."),
               out: Path = typer.Option(..., "--out", "-o", help="Folder for the checkpoint (model.safetensors, "
                                        "checkpoint.json, checkpoints/last.ckpt, logs/)."),
-              model: str = typer.Option("tiny", "--model", help="tiny | S | B | L."),
+              model: str = typer.Option("tiny", "--model", help="tiny | XS | S | B | L."),
               steps: int = typer.Option(200, help="Total optimizer steps (a resumed run ends at the same count)."),
               batch_size: int = typer.Option(8, help="Samples per step and process."),
               lr: float = typer.Option(3e-4), mode: str = typer.Option("visibility_aware", help="visibility_aware | "

@@ -362,6 +362,10 @@ def GenLCA_tiny(**kwargs) -> GenLCADiT:  # 0.5M parameters: CPU tests and demos
     return GenLCADiT(**{"depth": 2, "hidden_size": 64, "num_heads": 2, **kwargs})
 
 
+def GenLCA_XS(**kwargs) -> GenLCADiT:  # 2.2M: the largest that trains ~10k steps in an hour on one CPU core (R=64)
+    return GenLCADiT(**{"depth": 4, "hidden_size": 128, "num_heads": 4, **kwargs})
+
+
 def GenLCA_S(**kwargs) -> GenLCADiT:  # 46M: ~1 s per sample (forward + backward, R=128) on one CPU core
     return GenLCADiT(**{"depth": 12, "hidden_size": 384, "num_heads": 6, **kwargs})
 
@@ -374,7 +378,7 @@ def GenLCA_L(**kwargs) -> GenLCADiT:  # 637M
     return GenLCADiT(**{"depth": 24, "hidden_size": 1024, "num_heads": 16, **kwargs})
 
 
-GenLCA_models = {"tiny": GenLCA_tiny, "S": GenLCA_S, "B": GenLCA_B, "L": GenLCA_L}
+GenLCA_models = {"tiny": GenLCA_tiny, "XS": GenLCA_XS, "S": GenLCA_S, "B": GenLCA_B, "L": GenLCA_L}
 
 
 def model_from_config(config: dict) -> GenLCADiT:
@@ -382,5 +386,5 @@ def model_from_config(config: dict) -> GenLCADiT:
     return GenLCADiT(**config)
 
 
-__all__ = ["GenLCABlock", "GenLCADiT", "GenLCA_B", "GenLCA_L", "GenLCA_S", "GenLCA_models", "GenLCA_tiny",
-           "TEXT_DIM", "TimestepEmbedder", "get_2d_sincos_pos_embed", "model_from_config", "text_dict"]
+__all__ = ["GenLCABlock", "GenLCADiT", "GenLCA_B", "GenLCA_L", "GenLCA_S", "GenLCA_XS", "GenLCA_models",
+           "GenLCA_tiny", "TEXT_DIM", "TimestepEmbedder", "get_2d_sincos_pos_embed", "model_from_config", "text_dict"]

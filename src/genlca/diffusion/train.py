@@ -62,7 +62,7 @@ NOT_HASHED = ("threads", "checkpoint_every", "log_every")
 
 @dataclass
 class TrainConfig:
-    model: str = "tiny"  # GenLCA_models key: tiny | S | B | L
+    model: str = "tiny"  # GenLCA_models key: tiny | XS | S | B | L
     steps: int = 200
     batch_size: int = 8  # per process
     lr: float = 3e-4
