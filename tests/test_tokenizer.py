@@ -49,8 +49,9 @@ def test_unprojection_with_true_fits_matches_ground_truth(drop, anny, layout128,
     # Unseen texels are neutral with confidence 0; confidence grows with the frames that saw a texel.
     assert torch.all(up.rgb[:, ~up.seen] == NEUTRAL_RGB) and torch.all(up.confidence[~up.seen] == 0)
     assert torch.all(up.albedo[:, ~up.seen] == NEUTRAL_RGB) and torch.all(up.shading[~up.seen] == 1)
-    # The light divided out is a brightest shading of 1, lit from above (camera y points down).
-    assert abs(float(up.light[0] + up.light[1:].norm()) - 1) < 1e-4 and float(up.light[2]) < 0, up.light
+    # The light divided out: an ambient share in the searched range, a unit direction, from above (y points down).
+    assert 0.3 - 1e-6 <= float(up.light[0]) <= 0.6 + 1e-6 and abs(float(up.light[1:].norm()) - 1) < 1e-4, up.light
+    assert float(up.light[2]) < 0, up.light
     assert float(up.confidence.max()) <= 1.0
     many, few = up.count >= 6, (up.count >= 1) & (up.count <= 2)
     assert float(up.confidence[many].mean()) > float(up.confidence[few].mean())

@@ -14,8 +14,7 @@ angle) (grazing views smear colours across the surface), so:
   0 outside the UV charts and where unseen (what diffusion must complete);
 - count (R, R) int32: the number of frames that saw the texel;
 - albedo (3, R, R), shading (R, R), light (4,): the colours with the video's light divided out
-  (`tokenizer.delight`: one light per video, fitted to how a texel's colour changes as it turns;
-  for a single frame `tokenizer.single_view_light`: fitted to how colour changes over each garment),
+  (`tokenizer.delight`: one light per video or photo, fitted to how colour changes over each garment),
   the mean shading each texel was seen under, and the light.
 
 A photo is a one-frame video. The fit's mesh is only as good as the fit: the person mask keeps
@@ -39,8 +38,7 @@ from genlca.fitting.fit import fitted_vertices
 from genlca.fitting.overlay import camera_of
 from genlca.fitting.types import BodyFit
 from genlca.render.visibility import texel_visibility
-from genlca.tokenizer.delight import LightStats, albedo_and_shading, fit_light
-from genlca.tokenizer.single_view_light import single_view_albedo
+from genlca.tokenizer.delight import Observations, albedo_and_shading, fit_light
 
 NEUTRAL_RGB = 0.5  # colour of texels no frame saw
 CHUNK = 8  # frames posed together
@@ -54,7 +52,7 @@ class Unprojection:
     frames: int  # fitted frames used
     albedo: Tensor  # (3, R, R) in [0, 1]: rgb with the video's light divided out; NEUTRAL_RGB where unseen
     shading: Tensor  # (R, R): mean shading the texel was seen under (1 where unseen)
-    light: Tensor  # (4,): (L0, L_dir), tokenizer.delight; one frame: (ambient, direction), single_view_light
+    light: Tensor  # (4,): ambient share, direction towards the light (camera frame; tokenizer.delight)
 
     @property
     def seen(self) -> Tensor:
@@ -84,7 +82,7 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
     w_sum = torch.zeros(n)
     c_sum = torch.zeros(n, 3)
     count = torch.zeros(n, dtype=torch.int32)
-    light_stats = LightStats.zeros(n)
+    sightings = Observations(n)
     used = 0
     fitted = fit.fitted.bool()
     pending: list[tuple[int, np.ndarray]] = []
@@ -105,7 +103,7 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
             w_sum.add_(weight)
             c_sum.add_(weight[:, None] * colors)
             count.add_(vis.int())
-            light_stats.add(weight, colors, normals)
+            sightings.add(weight, colors, normals)
             used += 1
         pending.clear()
 
@@ -120,32 +118,14 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
         flush()
     seen = w_sum[:, None] > 0
     rgb = torch.where(seen, c_sum / w_sum.clamp(min=1e-8)[:, None], torch.full_like(c_sum, NEUTRAL_RGB))
-    if used == 1:
-        albedo, shading, light = _single_frame_albedo(light_stats, w_sum, layout)
-    else:
-        light = fit_light(light_stats)
-        albedo, shading = albedo_and_shading(light_stats, light, w_sum)
+    light = fit_light(sightings, layout.part[layout.mask])
+    albedo, shading = albedo_and_shading(sightings, light)
     albedo = torch.where(seen, albedo, torch.full_like(albedo, NEUTRAL_RGB))
     return Unprojection(rgb=scatter_texels(layout, rgb, NEUTRAL_RGB),
                         confidence=scatter_texels(layout, (1 - torch.exp(-w_sum))[:, None])[0],
                         count=scatter_texels(layout, count[:, None])[0], frames=used,
                         albedo=scatter_texels(layout, albedo, NEUTRAL_RGB),
                         shading=scatter_texels(layout, shading[:, None], 1.0)[0], light=light)
-
-
-def _single_frame_albedo(stats: LightStats, w_sum: Tensor, layout: UVLayout) -> tuple[Tensor, Tensor, Tensor]:
-    """One frame: each seen texel's colour and normal are its statistics divided by its weight."""
-    seen = w_sum > 0
-    w = w_sum[seen]
-    colors = stats.B[seen, :, 0] / w[:, None]
-    normals = torch.nn.functional.normalize(stats.M[seen, 0, 1:] / w[:, None], dim=1)
-    part = layout.part[layout.mask][seen]
-    albedo_seen, shading_seen, light = single_view_albedo(colors, normals, w, part)
-    albedo = torch.zeros(len(w_sum), 3)
-    albedo[seen] = albedo_seen
-    shading = torch.ones(len(w_sum))
-    shading[seen] = shading_seen
-    return albedo, shading, light
 
 
 __all__ = ["NEUTRAL_RGB", "Unprojection", "sample_colors", "unproject_video"]
