@@ -18,8 +18,9 @@ Achieved FLOP/s = FLOPs per call / seconds per call (per avatar: x calls / secon
 included). The reference is torch.mm of n x n float32 matrices at the same thread count (median of repeats).
 
 onnxruntime levers (CPU, per call; each variant in rounds of its own with eager and the default session): graph
-optimization levels, IOBinding vs run() with numpy feeds, all cores for onnxruntime, ORT's transformer fusions
-(onnxruntime.transformers), the export without onnxscript's optimizer, and opset 23 (the ONNX Attention op).
+optimization levels, IOBinding vs run() with numpy feeds, the conditions packed at every call, all cores for
+onnxruntime, ORT's transformer fusions (onnxruntime.transformers), and exports: of the model's forward as it is
+(not ExportDenoiser's rearrangement), without onnxscript's optimizer, at opset 23 (the ONNX Attention op).
 Parity: every backend's avatar against eager's, same seed: PSNR over the chart.
 
     python benchmarks/sampler.py                          # tiny at R=128 (the demo's) and S at R=64, CPU, 1 thread
@@ -40,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from common import RESULTS, base_machine_info, loadavg, proc_busy, write_result  # noqa: E402  (benchmarks/ is on sys.path)
+from common import RESULTS, base_machine_info, loadavg, proc_busy, write_result  # noqa: E402 (benchmarks/ on sys.path)
 
 DEFAULT_OUT = RESULTS / "sampler.json"
 DEFAULT_CASES = ("tiny:128", "S:64")
@@ -291,10 +292,27 @@ def ort_levers(model, onnx_path: Path, feed_args, a, call, tmp: Path, log, reexp
             return lambda: call(r)
         add(f"graph optimization {level}", make)
 
+    def eager_rearranged():  # what the exported graph's layout alone gives, without onnxruntime
+        from genlca.export.denoiser import ExportDenoiser
+
+        wrapper, feed = ExportDenoiser(model).eval(), tuple(pack_inputs(x, s, t, text).values())
+
+        def run():
+            with torch.no_grad():
+                return wrapper(*feed)
+        return run
+    add("torch eager running ExportDenoiser's rearranged forward (no onnxruntime)", eager_rearranged)
+
     def plain_run():
         sess = default.session
         return lambda: sess.run(None, numpy_feed)
     add("run() with numpy feeds (no IOBinding, no packing)", plain_run)
+
+    def repack():  # the runtime keeps the packed conditions between calls; this packs them at every call
+        r = OrtDenoiser(onnx_path, model.config, model.chart, threads=a.threads)
+        r._cached = lambda slot, parts, pack: pack()
+        return lambda: call(r)
+    add("conditions packed at every call (no cache)", repack)
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if cores and cores > a.threads:
@@ -323,6 +341,13 @@ def ort_levers(model, onnx_path: Path, feed_args, a, call, tmp: Path, log, reexp
     if not reexport:  # the levers below export the model again (minutes for the larger sizes)
         notes["export levers"] = "run on the first case only (--cases order)"
         return _lever_rows(variants, notes, a)
+
+    def as_is():
+        info = export_onnx(model, tmp / "as_is.onnx", rearranged=False)
+        notes["export of GenLCADiT.forward as it is"] = f"export {info['export_seconds']} s (before issue 8)"
+        r = OrtDenoiser(tmp / "as_is.onnx", model.config, model.chart, threads=a.threads)
+        return lambda: call(r)
+    add("export of GenLCADiT.forward as it is", as_is)
 
     def unoptimized():
         info = export_onnx(model, tmp / "plain.onnx", optimize=False)

@@ -88,6 +88,36 @@ def test_absent_conditions_are_the_graphs_null_tensors(checkpoint):
         pack_inputs(x, s, t, {"tokens": torch.ones(3, 60, 384)})
 
 
+@pytest.mark.parametrize("prediction", ["x", "v"])
+def test_the_exported_forward_is_the_models(prediction):
+    """ExportDenoiser's rearranged forward (patch MatMuls, one-Transpose (un)patchify, the velocity's division
+    folded in; denoiser.py) against GenLCADiT.forward in torch, both parametrizations, with and without a caption
+    and an image condition, at t down to the model's t_min (where x-prediction divides by it)."""
+    from genlca.diffusion.model import GenLCA_models
+    from genlca.export.denoiser import ExportDenoiser, pack_inputs
+    from genlca.export.parity import random_cond, random_text
+
+    g = torch.Generator().manual_seed(5)
+    chart = torch.rand(R, R, generator=g) < 0.7
+    torch.manual_seed(0)
+    model = GenLCA_models["tiny"](input_size=R, patch_size=4, shape_dim=6, chart=chart, prediction=prediction).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.abs().any():
+                p.normal_(0, 0.02)
+    wrapped = ExportDenoiser(model)
+    for B in (1, 2, 5):
+        x, s = torch.randn(B, 14, R, R, generator=g), torch.randn(B, 6, generator=g)
+        t = torch.rand(B, generator=g).clamp(min=0.01)
+        t[0] = 0.01
+        for text, cond in ((None, None), (random_text(B, 24, 384, g), random_cond(B, 14, R, chart, g))):
+            with torch.no_grad():
+                ref = model(x, s, t, text=text, cond=cond)
+                got = wrapped(*pack_inputs(x, s, t, text, cond).values())
+            for a, b in zip(ref, got):
+                torch.testing.assert_close(b, a, rtol=0, atol=1e-4)
+
+
 def test_cli_export_writes_a_checked_graph_and_parity_report(exported):
     from genlca.export.denoiser import INPUT_NAMES, OUTPUT_NAMES
     from genlca.export.onnx_export import check_graph
@@ -131,6 +161,33 @@ def test_onnx_runtime_stands_in_for_the_model(exported, checkpoint):
         runtime(x, torch.zeros(1, model.shape_dim), torch.ones(1), valid=torch.ones(1, R, R))
     with pytest.raises(RuntimeError, match="cannot be trained"):
         runtime.train(True)
+
+
+def test_the_runtime_packs_conditions_again_when_they_change(exported, checkpoint):
+    """The runtime keeps the packed caption / image condition between calls of a sampling loop (runtime.py):
+    tensors changed in place, or other tensors, are packed again."""
+    from genlca.diffusion.train import load_checkpoint
+    from genlca.export import load_runtime
+    from genlca.export.parity import random_cond, random_text
+
+    model, _, _ = load_checkpoint(checkpoint)
+    runtime = load_runtime(exported, "onnx")
+    g = torch.Generator().manual_seed(11)
+    x, s, t = torch.randn(2, 14, R, R, generator=g), torch.randn(2, model.shape_dim, generator=g), torch.rand(2)
+    text, cond = random_text(2, 24, 384, g), random_cond(2, 14, R, model.chart, g)
+    with torch.no_grad():
+        for step in range(4):
+            if step == 1:
+                text["tokens"].mul_(-2)  # in place
+            if step == 2:
+                cond = {k: v.clone() for k, v in cond.items()}
+                cond["visibility"].zero_()
+            if step == 3:
+                text, cond = None, None
+            v_ref, vs_ref = model(x, s, t, text=text, cond=cond)
+            v, vs = runtime(x, s, t, text=text, cond=cond)
+            torch.testing.assert_close(v, v_ref, rtol=0, atol=1e-4)
+            torch.testing.assert_close(vs, vs_ref, rtol=0, atol=1e-4)
 
 
 def test_generate_with_the_onnx_backend_renders_like_torch(exported, checkpoint, tmp_path):

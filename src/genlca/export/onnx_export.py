@@ -39,14 +39,15 @@ def _quiet():
 
 
 def export_onnx(model: torch.nn.Module, path: str | os.PathLike, text_tokens: int = MAX_TOKENS, opset: int = OPSET,
-                dtype: torch.dtype = torch.float32, optimize: bool = True) -> dict:
+                dtype: torch.dtype = torch.float32, optimize: bool = True, rearranged: bool = True) -> dict:
     """Write `model` (a GenLCADiT) as an ONNX graph with a dynamic batch (denoiser.py: the inputs); float16:
     half-precision internals with float32 inputs and outputs; optimize: onnxscript's graph optimizer (constant
-    folding, redundant casts and shape ops). Returns what was written and how long it took."""
+    folding, redundant casts and shape ops); rearranged=False: the model's forward as it is, not ExportDenoiser's
+    rearrangement of it. Returns what was written and how long it took."""
     from genlca.io_utils import atomic_path
 
     path = Path(path)
-    wrapper = ExportDenoiser(model, dtype).eval()
+    wrapper = ExportDenoiser(model, dtype, rearranged).eval()
     args = example_inputs(model.config, batch=2, text_tokens=text_tokens)
     batch = torch.export.Dim("batch", min=1)
     weight_bytes = sum(p.numel() * p.element_size() for p in wrapper.parameters())
@@ -65,7 +66,7 @@ def export_onnx(model: torch.nn.Module, path: str | os.PathLike, text_tokens: in
             program.save(str(tmp), external_data=False)
     files = [path] + ([Path(f"{path}.data")] if Path(f"{path}.data").exists() else [])
     return {"file": path.name, "dtype": str(dtype).removeprefix("torch."), "opset": opset, "text_tokens": text_tokens,
-            "optimized": optimize,
+            "optimized": optimize, "rearranged": rearranged,
             "exporter": f"torch.onnx.export(dynamo=True) torch {torch.__version__}",
             "export_seconds": round(seconds, 2),
             "bytes": sum(f.stat().st_size for f in files), "external_data": external}
