@@ -342,19 +342,15 @@ def ort_levers(model, onnx_path: Path, feed_args, a, call, tmp: Path, log, reexp
         notes["export levers"] = "run on the first case only (--cases order)"
         return _lever_rows(variants, notes, a)
 
-    def as_is():
-        info = export_onnx(model, tmp / "as_is.onnx", rearranged=False)
-        notes["export of GenLCADiT.forward as it is"] = f"export {info['export_seconds']} s (before issue 8)"
-        r = OrtDenoiser(tmp / "as_is.onnx", model.config, model.chart, threads=a.threads)
-        return lambda: call(r)
-    add("export of GenLCADiT.forward as it is", as_is)
-
-    def unoptimized():
-        info = export_onnx(model, tmp / "plain.onnx", optimize=False)
-        notes["export without onnxscript optimizer"] = f"export {info['export_seconds']} s"
-        r = OrtDenoiser(tmp / "plain.onnx", model.config, model.chart, threads=a.threads)
-        return lambda: call(r)
-    add("export without onnxscript optimizer", unoptimized)
+    def exported(name: str, file: str, note: str = "", **export_kwargs) -> None:
+        def make():
+            info = export_onnx(model, tmp / file, **export_kwargs)
+            notes[name] = f"export {info['export_seconds']} s{note}"
+            r = OrtDenoiser(tmp / file, model.config, model.chart, threads=a.threads)
+            return lambda: call(r)
+        add(name, make)
+    exported("export of GenLCADiT.forward as it is", "as_is.onnx", " (before issue 8)", rearranged=False)
+    exported("export without onnxscript optimizer", "plain.onnx", optimize=False)
 
     def opset23():
         info = export_onnx(model, tmp / "opset23.onnx", opset=23)

@@ -79,10 +79,12 @@ def paired_renders(gen: GaussianAvatar, truth: GaussianAvatar, texels: Tensor, b
 def masked_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, texels: Tensor, body: BodyModel,
                        layout: UVLayout, views: int = 4, size: int = 128, mask_geometry: str = "truth") -> float:
     """PSNR (dB) of renders of `gen` against renders of `truth` over the pixels of `paired_renders`' mask."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
     a, b, mask = paired_renders(gen, truth, texels, body, layout, views, size, mask_geometry)
-    n = int(mask.sum()) * 3
-    sq = float(((a - b)[mask] ** 2).sum())
-    return -10 * math.log10(max(sq / n, 1e-10)) if n else math.nan
+    if not bool(mask.any()):
+        return math.nan
+    return min(float(peak_signal_noise_ratio(a[mask].double(), b[mask].double(), data_range=1.0)), 100.0)
 
 
 def unobserved_render_psnr(gen: GaussianAvatar, truth: GaussianAvatar, unseen: Tensor, body: BodyModel,
