@@ -38,12 +38,12 @@ import torch
 from torch import Tensor
 
 AMBIENT_RANGE = (0.3, 0.6, 7)  # ambient share of the light searched: from low sun to overcast
-DIRECTIONS = 600  # light directions searched (Fibonacci sphere)
+DIRECTIONS = 300  # light directions searched (Fibonacci sphere)
 UP = (0.0, -1.0, 0.0)  # the image's up in the camera frame (y points down the image)
 LOG_BRIGHTNESS_WEIGHT = 0.15  # clustering feature weight: shading spans ~x3, black vs white ~x10
 MIN_SPLIT = 0.08  # feature distance between two clusters of a part below which the part is one albedo
 MIN_SHADING = 0.15  # albedo = colour / shading: keeps texels in deep shadow from blowing up
-MAX_SEARCH_OBSERVATIONS = 8000  # (texel, frame) sightings the light search looks at (a seeded sample)
+MAX_SEARCH_OBSERVATIONS = 4000  # (texel, frame) sightings the light search looks at (a seeded sample)
 SEARCH_CHUNK = 100  # directions scored at once (memory: sightings x chunk x ambient shares)
 UNIFORM = (1.0, 0.0, 0.0, 0.0)  # (ambient, direction): the light when nothing was seen
 
