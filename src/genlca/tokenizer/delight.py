@@ -20,7 +20,7 @@ scores how much of the colour the shading explains. Each texel's albedo is then 
 ratio of its colours to its shadings over the frames that saw it.
 
 Measured, render PSNR of the seen texels against the true avatar (true fits):
-- 12 synthetic photos (`genlca evaluate image-to-avatar`): colours as seen 13.5 dB, de-lit 17.5 dB;
+- 12 synthetic photos (`genlca evaluate image-to-avatar`): colours as seen 13.5 dB, de-lit 17.45 dB;
   the true colours on the same texels 22.5-26.9 dB.
 - 8 synthetic videos (drops seed 5 and 6, 24 frames at 256²): 14.2 dB as seen, 18.8 dB de-lit (the
   first-order spherical-harmonics light fitted per texel as the body turns, used before: 16.9 dB).
