@@ -226,8 +226,8 @@ def sample(model, num_samples: int, steps: int = 50, method: str = "heun", text:
         v, vs = model(x.repeat(n, 1, 1, 1), s.repeat(n, 1), tt, text=text_all, cond=cond_all)
         # Guidance as one matmul over the n branches: a single pass over the maps (the loop's own passes are the
         # same work for every backend and, for small models, a fifth of a step).
-        v = (weights @ v.reshape(n, -1)).reshape(num_samples, *v.shape[1:])
-        vs = (weights @ vs.reshape(n, -1)).reshape(num_samples, -1)
+        v = (weights.to(v.dtype) @ v.reshape(n, -1)).reshape(num_samples, *v.shape[1:])
+        vs = (weights.to(vs.dtype) @ vs.reshape(n, -1)).reshape(num_samples, -1)
         return v, vs
 
     was_training = model.training
