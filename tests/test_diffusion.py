@@ -90,7 +90,10 @@ def test_shapes_config_and_rebuild():
 
     with pytest.raises(ValueError):
         GenLCA_models["tiny"](input_size=30, patch_size=8)
-    for name in ("S", "B", "L"):
+    sizes = {name: sum(p.numel() for p in f(input_size=R, patch_size=P).parameters())
+             for name, f in GenLCA_models.items() if name in ("tiny", "XS", "S")}
+    assert sizes["tiny"] < sizes["XS"] < sizes["S"], sizes  # XS: the CPU size between the test model and S
+    for name in ("B", "L"):
         assert name in GenLCA_models
 
 
