@@ -67,10 +67,15 @@ class Observations:
         self.normal.append(normals[idx].double())
 
     def cat(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """All sightings (texel, weight, colour, normal); the frames are joined once and kept joined (fit_light and
+        albedo_and_shading both read them)."""
         if not self.texel:
             return (torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.float64),
                     torch.zeros(0, 3, dtype=torch.float64), torch.zeros(0, 3, dtype=torch.float64))
-        return torch.cat(self.texel), torch.cat(self.weight), torch.cat(self.color), torch.cat(self.normal)
+        for parts in (self.texel, self.weight, self.color, self.normal):
+            if len(parts) > 1:
+                parts[:] = [torch.cat(parts)]
+        return self.texel[0], self.weight[0], self.color[0], self.normal[0]
 
 
 def fibonacci_sphere(n: int) -> Tensor:
