@@ -315,7 +315,7 @@ def test_user_avatars_asset_generates_edits_and_animates(checkpoint, tmp_path):
         assert (out / name).is_file(), name
 
 
-def test_image_to_avatar_evaluation_on_synthetic_photos(checkpoint, tmp_path):
+def test_image_to_avatar_evaluation_on_synthetic_photos(checkpoint, tmp_path, anny, layout32):
     """Two synthetic photos with ground truth at the checkpoint's R: the report scores the photo's own tokens and
     the completion on both sides; a drop of another resolution is refused with the fix named."""
     from genlca.data.synth import generate_drop
@@ -332,6 +332,17 @@ def test_image_to_avatar_evaluation_on_synthetic_photos(checkpoint, tmp_path):
         # The completion keeps what the photo shows (blended by visibility confidence).
         assert row["model"]["visible_psnr_db"] > row["photo_tokens"]["visible_psnr_db"] - 2.0
     assert report["verdict"] == {"model_visible_meets_goal": report["summary"]["model"]["visible_psnr_db"] >= 22}
+    assert report["tokenizer"] == "unprojection"
+    # With a refiner (here a few steps on the same photos), the photos' tokens are its output.
+    from genlca.tokenizer.train import examples_from_drop, train_refiner
+
+    train_refiner(examples_from_drop(tmp_path / "photos", anny, layout32, photos_per_video=1), [], tmp_path / "tok",
+                  size="tiny", steps=2, batch_size=2, progress=False)
+    refined = evaluate_image_to_avatar({"model": checkpoint}, tmp_path / "photos", opts=opts(steps=3), views=2,
+                                       size=64, tokenizer=tmp_path / "tok")
+    assert refined["tokenizer"] == str(tmp_path / "tok")
+    assert [r["seen_share"] for r in refined["per_photo"]] == [r["seen_share"] for r in report["per_photo"]]
+    assert refined["per_photo"][0]["photo_tokens"] != report["per_photo"][0]["photo_tokens"]
     generate_drop(tmp_path / "r16", videos=1, frames=2, size=64, regime="full", seed=4, resolution=16)
     with pytest.raises(ValueError, match="--resolution 32"):
         evaluate_image_to_avatar({"model": checkpoint}, tmp_path / "r16", opts=opts(steps=2), views=1, size=32)

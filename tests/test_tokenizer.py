@@ -94,6 +94,20 @@ def trained(drop, anny, layout128, tmp_path_factory):
     return out, metrics, examples
 
 
+def test_training_examples_include_photos_taken_from_the_videos(drop, anny, layout128):
+    """`photos_per_video`: one-frame examples next to each video's, seeing part of what the video saw,
+    each through one frame, with the same ground truth to learn."""
+    from genlca.tokenizer.train import examples_from_drop
+
+    examples = examples_from_drop(drop, anny, layout128, photos_per_video=2)
+    assert [e["name"] for e in examples] == ["drop/vid_000", "drop/vid_000#2", "drop/vid_000#6",
+                                             "drop/vid_001", "drop/vid_001#2", "drop/vid_001#6"]
+    video, photo = examples[0], examples[1]
+    assert torch.equal(photo["target"], video["target"])
+    assert 0 < int(photo["seen"].sum()) < int(video["seen"].sum())
+    assert not bool((photo["seen"] & ~video["seen"]).any())
+
+
 def test_training_learns_colours_of_held_out_videos(trained):
     """A few steps on one video already make the colours of another video closer to the truth
     than the colours as seen (shading, camera and the Gaussian blur are what it learns; beating

@@ -272,6 +272,8 @@ def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic 
                         size: str = typer.Option("small", help="Refiner size: tiny, small or base."),
                         steps: int = typer.Option(300), batch_size: int = typer.Option(4),
                         lr: float = typer.Option(2e-3), resolution: int = typer.Option(128),
+                        photos_per_video: int = typer.Option(0, help="Also train on this many one-frame examples "
+                                                             "per video (photos: `generate --image`)."),
                         seed: int = typer.Option(0)):
     """Train the tokenizer's refinement network on synthetic drops (true fits and masks)."""
     from genlca.body import load_body_model
@@ -281,10 +283,11 @@ def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic 
     body = load_body_model()
     layout = uv_layout(body, resolution)
     try:
-        train = [e for d in drops for e in examples_from_drop(d, body, layout, progress=True)]
+        train = [e for d in drops for e in examples_from_drop(d, body, layout, True, photos_per_video)]
         held = [e for d in val for e in examples_from_drop(d, body, layout, progress=True)]
         m = train_refiner(train, held, out, size=size, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                          extra_config={"body_model": body.name, "train_drops": [str(d) for d in drops]})
+                          extra_config={"body_model": body.name, "train_drops": [str(d) for d in drops],
+                                        "photos_per_video": photos_per_video})
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     t = Table("metric", "value", title=f"tokenizer -> {out}")
@@ -408,6 +411,8 @@ def evaluate_image_to_avatar_cmd(
         caption: bool = typer.Option(False, help="Also give each photo's caption as the prompt."),
         keep: str = typer.Option("seen", help="seen: keep every texel the photo saw; confidence: blend by the "
                                  "tokenizer's visibility confidence."),
+        tokenizer: Optional[Path] = typer.Option(None, help="A trained tokenizer (`genlca train-tokenizer`) to "
+                                                 "refine the photos' tokens; without: unprojection only."),
         steps: int = typer.Option(25), method: str = typer.Option("euler"), seed: int = typer.Option(0),
         views: int = typer.Option(4), size: int = typer.Option(128)):
     """Image-to-avatar on synthetic photos (the middle frame of each video) against ground truth: render PSNR of
@@ -424,7 +429,8 @@ def evaluate_image_to_avatar_cmd(
             break
     try:
         report = evaluate_image_to_avatar(names, drop, fits, _sampler_options(seed, steps, 1.0, 1.0, method),
-                                          use_caption=caption, keep=keep, views=views, size=size, progress=True)
+                                          use_caption=caption, keep=keep, views=views, size=size,
+                                          tokenizer=tokenizer, progress=True)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     t = Table("avatar", "visible side PSNR dB", "unobserved side PSNR dB",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from torch import Tensor
 
@@ -38,3 +38,9 @@ class BodyFit:
     keypoint_confidence: Tensor  # (F,) mean detected keypoint confidence
     reasons: list[str] = field(default_factory=list)  # per frame: "" when fitted, else why not
 
+    def frame(self, f: int) -> "BodyFit":
+        """The fit of frame `f` alone (a one-frame video: a photo taken from the video)."""
+        one = slice(f, f + 1)
+        return replace(self, joint_rotations=self.joint_rotations[one], root=self.root[one], fitted=self.fitted[one],
+                       reproj_error_px=self.reproj_error_px[one], keypoint_confidence=self.keypoint_confidence[one],
+                       reasons=self.reasons[one])

@@ -20,7 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +44,6 @@ class SyntheticPhoto:
     caption: str
 
 
-def _frame(fit: BodyFit, f: int) -> BodyFit:
-    one = slice(f, f + 1)
-    return replace(fit, joint_rotations=fit.joint_rotations[one], root=fit.root[one], fitted=fit.fitted[one],
-                   reproj_error_px=fit.reproj_error_px[one], keypoint_confidence=fit.keypoint_confidence[one],
-                   reasons=fit.reasons[one])
-
-
 def synthetic_photos(drop_dir: str | os.PathLike, body_model: str = "anny",
                      videos: Collection[str] | None = None) -> list[SyntheticPhoto]:
     """The middle frame of every video (or of `videos` only) of a synthetic drop, with its ground truth."""
@@ -67,21 +60,26 @@ def synthetic_photos(drop_dir: str | os.PathLike, body_model: str = "anny",
         frames = read_video(drop / "videos" / f"{gt_dir.name}.mp4")
         f = len(frames) // 2
         truth = GaussianAvatar(gt["maps"]["maps"].float(), gt["maps"]["shape"].float(), body_model)
-        photos.append(SyntheticPhoto(gt_dir.name, frames[f], _frame(fit_from_ground_truth(gt, body_model), f),
+        photos.append(SyntheticPhoto(gt_dir.name, frames[f], fit_from_ground_truth(gt, body_model).frame(f),
                                      gt["frames"]["person_mask"][f:f + 1], truth, gt["subject"].get("caption", "")))
     if not photos:
         raise FileNotFoundError(f"{drop}: no ground_truth/vid_* (not a synthetic drop)")
     return photos
 
 
-def photo_tokens(photo: SyntheticPhoto, body, layout, fits: str = "true", work_dir: str | os.PathLike | None = None):
-    """The photo's partial avatar (AvatarTokens), through its true fit or through detection + fitting."""
+def photo_tokens(photo: SyntheticPhoto, body, layout, fits: str = "true", work_dir: str | os.PathLike | None = None,
+                 tokenizer: str | os.PathLike | None = None):
+    """The photo's partial avatar (AvatarTokens), through its true fit or through detection + fitting;
+    `tokenizer`: a trained refiner folder (else unprojection only)."""
+    from genlca.generation.photo import load_photo_refiner
     from genlca.tokenizer.tokens import tokenize
     from genlca.tokenizer.unproject import unproject_video
 
     if fits == "true":
         up = unproject_video([photo.image], photo.fit, body, layout, photo.mask)
-        return tokenize(up, None, body, layout, photo.fit.shape, {"source": photo.name, "tokenizer": "unprojection"})
+        refiner = load_photo_refiner(tokenizer, layout.resolution)
+        return tokenize(up, refiner, body, layout, photo.fit.shape,
+                        {"source": photo.name, "tokenizer": str(tokenizer or "unprojection")})
     from PIL import Image
 
     from genlca.generation.photo import tokenize_photo
@@ -89,7 +87,7 @@ def photo_tokens(photo: SyntheticPhoto, body, layout, fits: str = "true", work_d
     with tempfile.TemporaryDirectory() if work_dir is None else contextlib.nullcontext(work_dir) as work:
         path = Path(work) / f"{photo.name}.png"  # the photo file and its fit: removed after unless work_dir is given
         Image.fromarray(photo.image).save(path)
-        return tokenize_photo(path, body, layout.resolution, path.parent).tokens
+        return tokenize_photo(path, body, layout.resolution, path.parent, tokenizer=tokenizer).tokens
 
 
 def _mean(values: list[float]) -> float:
@@ -100,7 +98,8 @@ def _mean(values: list[float]) -> float:
 def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir: str | os.PathLike,
                              fits: str = "true", opts: SamplerOptions = SamplerOptions(steps=25, method="euler"),
                              use_caption: bool = False, keep: str = "seen", views: int = 4, size: int = 128,
-                             goal_visible_db: float = 22.0, progress: bool = False) -> dict:
+                             goal_visible_db: float = 22.0, tokenizer: str | os.PathLike | None = None,
+                             progress: bool = False) -> dict:
     """Score each checkpoint (name -> folder) on the drop's synthetic photos; returns a JSON-able report."""
     from genlca.body import body_model_named
     from genlca.body.uv_layout import uv_layout
@@ -127,7 +126,7 @@ def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir
             if photo.truth.resolution != layout.resolution:
                 raise ValueError(f"{drop_dir}: ground truth at R={photo.truth.resolution}, the checkpoints' is "
                                  f"R={layout.resolution} (synthesize the drop with --resolution {layout.resolution})")
-            tokens = photo_tokens(photo, body, layout, fits, work)
+            tokens = photo_tokens(photo, body, layout, fits, work, tokenizer)
             seen = (tokens.count > 0) & chart
             unseen = chart & ~seen
             row = {"photo": photo.name, "seen_share": round(float(seen.sum() / chart.sum()), 4),
@@ -157,7 +156,8 @@ def evaluate_image_to_avatar(checkpoints: dict[str, str | os.PathLike], drop_dir
                 _mean(diffs) > 0
     return {"drop": str(drop_dir), "fits": fits, "photos": len(rows), "checkpoints": {k: str(v) for k, v in
                                                                                        checkpoints.items()},
-            "sampler": opts.info(), "use_caption": use_caption, "keep": keep, "views": views, "size": size,
+            "tokenizer": str(tokenizer or "unprojection"), "sampler": opts.info(), "use_caption": use_caption,
+            "keep": keep, "views": views, "size": size,
             "goal_visible_db": goal_visible_db, "summary": summary, "verdict": verdict, "per_photo": rows,
             "seconds": round(time.time() - t0, 1)}
 

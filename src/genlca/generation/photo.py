@@ -24,26 +24,18 @@ def tokenize_photo(photo: str | os.PathLike, body: BodyModel, resolution: int, w
                    tokenizer: str | os.PathLike | None = None) -> PhotoTokens:
     """Fit and tokenize one photo; the fit and its overlay go to WORK_DIR. `tokenizer`: a trained refiner
     folder (its resolution must be `resolution`); None = unprojection (de-lit colours on the template)."""
-    import json
-
     from genlca.body.uv_layout import uv_layout
     from genlca.data.ingest import sha256_file
     from genlca.data.video import read_video
     from genlca.fitting.pipeline import fit_image
     from genlca.fitting.store import load_fit_masks
     from genlca.tokenizer.tokens import tokenize
-    from genlca.tokenizer.train import CONFIG_FILE, load_refiner
     from genlca.tokenizer.unproject import unproject_video
 
     photo = Path(photo)
     if not photo.is_file():
         raise FileNotFoundError(f"{photo}: no such photo")
-    refiner = None
-    if tokenizer:
-        r = int(json.loads((Path(tokenizer) / CONFIG_FILE).read_text())["resolution"])
-        if r != resolution:
-            raise ValueError(f"{tokenizer}: a tokenizer for UV resolution {r}, the checkpoint's is {resolution}")
-        refiner = load_refiner(tokenizer)
+    refiner = load_photo_refiner(tokenizer, resolution)
     fit = fit_image(photo, work_dir, body)
     layout = uv_layout(body, resolution)
     up = unproject_video(read_video(photo), fit.fit, body, layout, load_fit_masks(fit.fit_file))
@@ -54,4 +46,18 @@ def tokenize_photo(photo: str | os.PathLike, body: BodyModel, resolution: int, w
     return PhotoTokens(tokens, fit.fit_file, fit.overlay_file, fit.keypoint_error, round(seen, 4))
 
 
-__all__ = ["PhotoTokens", "tokenize_photo"]
+def load_photo_refiner(tokenizer: str | os.PathLike | None, resolution: int):
+    """The refiner in folder `tokenizer` (None: none), which must be for UV resolution `resolution`."""
+    import json
+
+    from genlca.tokenizer.train import CONFIG_FILE, load_refiner
+
+    if not tokenizer:
+        return None
+    r = int(json.loads((Path(tokenizer) / CONFIG_FILE).read_text())["resolution"])
+    if r != resolution:
+        raise ValueError(f"{tokenizer}: a tokenizer for UV resolution {r}, the checkpoint's is {resolution}")
+    return load_refiner(tokenizer)
+
+
+__all__ = ["PhotoTokens", "load_photo_refiner", "tokenize_photo"]

@@ -35,9 +35,11 @@ MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "met
 
 
 def examples_from_drop(drop_dir: str | os.PathLike, body: BodyModel, layout: UVLayout,
-                       progress: bool = False) -> list[dict[str, Tensor]]:
+                       progress: bool = False, photos_per_video: int = 0) -> list[dict[str, Tensor]]:
     """One training example per video of a synthetic drop, unprojected through its true fit
-    and true person masks (fitting errors are measured by the fitting stage, not learned here)."""
+    and true person masks (fitting errors are measured by the fitting stage, not learned here),
+    plus `photos_per_video` one-frame examples per video (frames evenly spaced through it): a
+    photo is tokenized as a one-frame video, whose colours and light come from one view only."""
     from tqdm import tqdm
 
     from genlca.data.synth import load_ground_truth
@@ -52,11 +54,17 @@ def examples_from_drop(drop_dir: str | os.PathLike, body: BodyModel, layout: UVL
     for name in tqdm(names, desc="examples", disable=not progress):
         gt = load_ground_truth(drop_dir / "ground_truth" / name)
         frames = read_video(drop_dir / "videos" / f"{name}.mp4")
-        up = unproject_video(frames, fit_from_ground_truth(gt, body.name), body, layout, gt["frames"]["person_mask"])
+        fit, masks = fit_from_ground_truth(gt, body.name), gt["frames"]["person_mask"]
         shape = gt["maps"]["shape"].float()
-        out.append({"features": texel_features(up, template_features(body, layout, shape)),
-                    "neutral": neutral_maps(body, layout, shape), "target": gt["maps"]["maps"].float(),
-                    "seen": up.seen, "name": f"{drop_dir.name}/{name}"})
+        common = {"neutral": neutral_maps(body, layout, shape), "target": gt["maps"]["maps"].float()}
+        template = template_features(body, layout, shape)
+        picks = [(None, f"{drop_dir.name}/{name}")]
+        picks += [(f, f"{drop_dir.name}/{name}#{f}")
+                  for f in sorted({int((k + 0.5) * len(frames) / photos_per_video) for k in range(photos_per_video)})]
+        for f, label in picks:
+            up = (unproject_video(frames, fit, body, layout, masks) if f is None else
+                  unproject_video([frames[f]], fit.frame(f), body, layout, masks[f:f + 1]))
+            out.append(common | {"features": texel_features(up, template), "seen": up.seen, "name": label})
     return out
 
 
