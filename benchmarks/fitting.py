@@ -13,9 +13,14 @@ during the run is recorded (`others_busy_cores`); these machines are shared. Acc
 ground truth (PA-MPJPE, share of frames fitted, per framing) comes with it, so a faster setting
 can be judged on what it costs.
 
+`--floor` also fits every video from its TRUE 2D keypoints, exact and with Gaussian noise of
+1.5% of the person's height (about mediapipe's median error here): how much of the error is
+the detector's and how much is left to monocular fitting itself (depth ambiguity of limbs).
+
     python benchmarks/fitting.py                        # JSON to benchmarks/results/fitting.json
     python benchmarks/fitting.py --quick                # 2 videos x 12 frames
     python benchmarks/fitting.py --regime partial --videos 8
+    python benchmarks/fitting.py --seeds 5 6 7 8 --floor --out benchmarks/results/fitting_floor.json
 """
 
 from __future__ import annotations
@@ -39,7 +44,24 @@ def _clock():
     return snap if snap is not None else (time.perf_counter(), 0.0, 0.0)
 
 
-def bench(drop: Path, max_videos: int | None) -> dict:
+FLOOR_NOISE = 0.015  # x the person's height: about mediapipe's median keypoint error on these drops
+
+
+def _pa_mm(errs: dict, key: str = "pa_mpjpe") -> float | None:
+    return round(float(np.nanmean(errs[key])), 1) if np.isfinite(errs[key]).any() else None
+
+
+def floor_errors(gt: dict, body, config) -> dict:
+    """PA-MPJPE of fits from the video's true 2D keypoints: exact, and with FLOOR_NOISE."""
+    from genlca.fitting.evaluate import detections_from_ground_truth, frame_errors
+    from genlca.fitting.fit import fit_video
+
+    return {f"pa_mpjpe_true2d{'_noisy' if noise else ''}_mm": _pa_mm(frame_errors(
+        fit_video(detections_from_ground_truth(gt, noise=noise), body, config), gt, body))
+        for noise in (0.0, FLOOR_NOISE)}
+
+
+def bench(drops: list[Path], max_videos: int | None, floor: bool = False) -> dict:
     from genlca.body import load_body_model
     from genlca.data.synth import load_ground_truth
     from genlca.fitting.detect import MediaPipeDetector, detect_video
@@ -48,18 +70,20 @@ def bench(drop: Path, max_videos: int | None) -> dict:
 
     body = load_body_model()
     config = FitConfig()
-    videos = sorted((drop / "videos").glob("*.mp4"))[:max_videos]
+    videos = [v for drop in drops for v in sorted((drop / "videos").glob("*.mp4"))[:max_videos]]
     rows, errors = [], []
     with MediaPipeDetector() as detector:
         detect_video(videos[0], detector, max_frames=2)  # warm-up: graph creation is not per video
         for path in videos:
+            drop = path.parent.parent
             c0 = _clock()
             det = detect_video(path, detector)
             c1 = _clock()
             fit = fit_video(det, body, config)
             c2 = _clock()
             n = int(det.keypoints.shape[0])
-            errs = frame_errors(fit, load_ground_truth(drop / "ground_truth" / path.stem, unpack=False), body)
+            gt = load_ground_truth(drop / "ground_truth" / path.stem, unpack=False)
+            errs = frame_errors(fit, gt, body)
             errors.append(errs)
             stage = {}
             for name, (a, b) in (("detect", (c0, c1)), ("fit", (c1, c2))):
@@ -67,14 +91,16 @@ def bench(drop: Path, max_videos: int | None) -> dict:
                 stage[name] = {"seconds": round(wall, 3), "fps": round(n / wall, 2),
                                "fps_per_core": round(n / own, 2) if own > 0 else None,
                                "cpu_seconds": round(own, 3), "others_busy_cores": round(max(busy - own, 0) / wall, 2)}
-            rows.append({"video": path.stem, "frames": n, **stage,
+            rows.append({"video": path.stem if len(drops) == 1 else f"{drop.name}/{path.stem}", "frames": n, **stage,
+                         "framing": gt["subject"].get("framing", ""),
                          "total_seconds": round(stage["detect"]["seconds"] + stage["fit"]["seconds"], 3),
-                         "pa_mpjpe_mm": round(float(np.nanmean(errs["pa_mpjpe"])), 1) if errs["fitted"].any() else None,
-                         "pa_mpjpe_visible_mm": (round(float(np.nanmean(errs["pa_mpjpe_visible"])), 1)
-                                                 if np.isfinite(errs["pa_mpjpe_visible"]).any() else None),
-                         "fitted_share": round(float(errs["fitted"].mean()), 3)})
+                         "pa_mpjpe_mm": _pa_mm(errs), "pa_mpjpe_visible_mm": _pa_mm(errs, "pa_mpjpe_visible"),
+                         "fitted_share": round(float(errs["fitted"].mean()), 3),
+                         **(floor_errors(gt, body, config) if floor else {})})
     combined = {k: np.concatenate([e[k] for e in errors]) for k in errors[0]}
     med = lambda key, sub: round(statistics.median(r[key][sub] for r in rows), 3)  # noqa: E731
+    floors = {k: round(statistics.fmean(r[k] for r in rows if r[k] is not None), 1)
+              for k in ("pa_mpjpe_true2d_mm", "pa_mpjpe_true2d_noisy_mm") if floor}
     return {
         "videos": rows,
         "summary": {
@@ -84,6 +110,8 @@ def bench(drop: Path, max_videos: int | None) -> dict:
             "seconds_per_video": round(statistics.median(r["total_seconds"] for r in rows), 2),
             "fit_seconds_per_video": med("fit", "seconds"),
             "accuracy": summarize(combined),
+            **({"mean_per_video": {"pa_mpjpe_mediapipe_mm": round(statistics.fmean(
+                r["pa_mpjpe_mm"] for r in rows if r["pa_mpjpe_mm"] is not None), 1), **floors}} if floor else {}),
         },
         "fit_config": config.to_dict(),
     }
@@ -93,14 +121,16 @@ def print_table(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("video", "frames", "det s", "det fps/core", "fit s", "fit fps/core", "busy", "PA mm", "PA vis mm",
-              "fitted",
+    floor = "pa_mpjpe_true2d_mm" in result["videos"][0]
+    t = Table("video", "framing", "frames", "det s", "det fps/core", "fit s", "fit fps/core", "busy", "PA mm",
+              "PA vis mm", "fitted", *(("PA mm true 2D", "PA mm true 2D + noise") if floor else ()),
               title="body fits per video (busy: other processes' cores)")
     for r in result["videos"]:
-        t.add_row(r["video"], str(r["frames"]), f"{r['detect']['seconds']:.2f}", str(r["detect"]["fps_per_core"]),
-                  f"{r['fit']['seconds']:.2f}", str(r["fit"]["fps_per_core"]),
+        t.add_row(r["video"], r["framing"], str(r["frames"]), f"{r['detect']['seconds']:.2f}",
+                  str(r["detect"]["fps_per_core"]), f"{r['fit']['seconds']:.2f}", str(r["fit"]["fps_per_core"]),
                   f"{max(r['detect']['others_busy_cores'], r['fit']['others_busy_cores']):.1f}",
-                  str(r["pa_mpjpe_mm"]), str(r["pa_mpjpe_visible_mm"]), f"{r['fitted_share']:.0%}")
+                  str(r["pa_mpjpe_mm"]), str(r["pa_mpjpe_visible_mm"]), f"{r['fitted_share']:.0%}",
+                  *((str(r["pa_mpjpe_true2d_mm"]), str(r["pa_mpjpe_true2d_noisy_mm"])) if floor else ()))
     c = Console(width=max(Console().width, 110))
     c.print(t)
     s = result["summary"]
@@ -109,6 +139,11 @@ def print_table(result: dict) -> None:
     a = s["accuracy"]
     c.print(f"PA-MPJPE {a['pa_mpjpe_mm']} mm (visible joints {a['pa_mpjpe_visible_mm']} mm), "
             f"fitted {a['fitted_share']:.0%}, per framing {json.dumps(a['fitted_share_by_framing'])}")
+    if floor:
+        m = s["mean_per_video"]
+        c.print(f"mean per video: mediapipe {m['pa_mpjpe_mediapipe_mm']} mm; from the true 2D keypoints "
+                f"{m['pa_mpjpe_true2d_mm']} mm exact, {m['pa_mpjpe_true2d_noisy_mm']} mm with noise "
+                f"{FLOOR_NOISE:.1%} of the height")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=24)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--regime", default="full", choices=["full", "partial", "mixed"])
-    p.add_argument("--seed", type=int, default=5)
+    p.add_argument("--seeds", type=int, nargs="+", default=[5], help="one synthetic drop per seed")
+    p.add_argument("--floor", action="store_true", help="also fit from the true 2D keypoints (exact and noisy)")
     p.add_argument("--quick", action="store_true", help="2 videos x 12 frames")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     a = p.parse_args(argv)
@@ -127,16 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         a.videos, a.frames = 2, 12
     info = base_machine_info()
     with tempfile.TemporaryDirectory() as tmp:
-        drop = a.drop
-        if drop is None:
+        drops = [a.drop] if a.drop else []
+        if a.drop is None:
             from genlca.data.synth import generate_drop
 
-            drop = Path(tmp) / "drop"
-            generate_drop(drop, videos=a.videos, frames=a.frames, size=a.size, regime=a.regime, seed=a.seed)
-        result = bench(drop, a.videos)
+            for seed in a.seeds:
+                drops.append(Path(tmp) / f"seed{seed}")
+                generate_drop(drops[-1], videos=a.videos, frames=a.frames, size=a.size, regime=a.regime, seed=seed)
+        result = bench(drops, a.videos, a.floor)
+    seeds = a.seeds if len(a.seeds) > 1 else a.seeds[0]
     result = {"machine": {**info, "loadavg_end": loadavg()},
               "drop": str(a.drop) if a.drop else {"synthetic": True, "videos": a.videos, "frames": a.frames,
-                                                  "size": a.size, "regime": a.regime, "seed": a.seed},
+                                                  "size": a.size, "regime": a.regime, "seed": seeds},
               **result}
     write_result(a.out, result, print_table)
     return 0
