@@ -16,8 +16,9 @@ import pandas as pd
 from assets.preview import image_markdown
 from genlca.diffusion.data import load_token_dataset
 from genlca.diffusion.train import (META_FILE, TrainConfig, archive_parent, can_resume, config_hash, git_commit,
-                                    sample_tokens, train_diffusion)
+                                    train_diffusion)
 from genlca.eval.lineage import collect_lineage, lineage_markdown
+from genlca.generation.generator import AvatarGenerator, SamplerOptions
 from genlca.plots import loss_curve_png
 from genlca.threads import torch_threads
 from genlca.tokenizer.dataset import INDEX_FILE
@@ -195,7 +196,7 @@ def _render_sample(out: Path) -> str:
     from genlca.showcase import RenderRequest, render_avatar
     from genlca.tokenizer.tokens import save_tokens
 
-    [tokens] = sample_tokens(out, 1, seed=0, steps=20)
+    [tokens] = AvatarGenerator(out).from_text([""], SamplerOptions(steps=20))
     save_tokens(tokens, out / "sample.safetensors")
     render_avatar(RenderRequest(avatar=str(out / "sample.safetensors"), out=str(out / "sample.png"), views=3,
                                 size=256))

@@ -247,6 +247,16 @@ def test_cli_generate_batch_edit_animate(checkpoint, tmp_path):
     assert r.exit_code == 0, r.output
     assert "intact" in r.output and (tmp_path / "w.mp4").is_file()
 
+    # `genlca sample`: the same sampler behind the checkpoint's own command; a seed repeats its avatar.
+    from genlca.tokenizer.tokens import load_tokens
+
+    for name in ("s1", "s2"):
+        r = runner.invoke(app, ["sample", str(checkpoint), "--tokens", str(tmp_path / f"{name}.safetensors"),
+                                "--caption", "a person in a red top", "--steps", "4", "--seed", "3"])
+        assert r.exit_code == 0, r.output
+    one, two = (load_tokens(tmp_path / f"{n}.safetensors") for n in ("s1", "s2"))
+    assert torch.equal(one.maps, two.maps) and one.meta["caption"] == "a person in a red top"
+
 
 def test_cli_errors_name_the_problem(checkpoint, tmp_path):
     from genlca.cli import app

@@ -595,7 +595,7 @@ def sample_cmd(checkpoint: Path = typer.Argument(..., help="Checkpoint folder wr
     """Generate an avatar with a trained GenLCA checkpoint (from noise, optionally from a caption)."""
     import tempfile
 
-    from genlca.diffusion.train import sample_tokens
+    from genlca.generation.generator import AvatarGenerator, SamplerOptions
     from genlca.showcase import RenderRequest, render_avatar
     from genlca.tokenizer.tokens import save_tokens
 
@@ -603,8 +603,7 @@ def sample_cmd(checkpoint: Path = typer.Argument(..., help="Checkpoint folder wr
         _fail("nothing to write: give --out OUT.png and/or --tokens OUT.safetensors")
     t0 = time.time()
     try:
-        [avatar] = sample_tokens(checkpoint, 1, caption=caption, seed=seed, steps=steps, method=method,
-                                 cfg_text=cfg_text)
+        [avatar] = AvatarGenerator(checkpoint).from_text([caption], SamplerOptions(steps, method, cfg_text, seed=seed))
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     with tempfile.TemporaryDirectory() as tmp:

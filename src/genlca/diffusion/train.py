@@ -455,30 +455,6 @@ def to_avatar_tokens(maps: Tensor, shape: Tensor, model: GenLCADiT, normalizer: 
 
 
 @torch.no_grad()
-def sample_tokens(checkpoint: str | os.PathLike, num_samples: int = 1, caption: str = "", seed: int = 0,
-                  steps: int = 30, method: str = "heun", cfg_text: float = 3.0, text_encoder=None,
-                  device: str = "cpu") -> list:
-    """Generate avatars (AvatarTokens) from an exported checkpoint, optionally from a caption (needs a
-    checkpoint trained with text; the encoder is made when not given)."""
-    from genlca.diffusion.flow import sample
-
-    model, normalizer, meta = load_checkpoint(checkpoint, device)
-    text = None
-    if caption:
-        if not meta.get("text_model"):
-            raise ValueError(f"{checkpoint}: trained without text conditioning; sample without a caption")
-        if text_encoder is None:
-            from genlca.diffusion.text import TextEncoder
-
-            text_encoder = TextEncoder()
-        text = text_encoder.encode([caption] * num_samples)
-    maps, shape = sample(model, num_samples, steps=steps, method=method, text=text,
-                         cfg_text=cfg_text if text is not None else 1.0, seed=seed)
-    info = {"caption": caption, "source": "genlca sample", "seed": seed, "steps": steps,
-            "checkpoint": str(meta.get("weights_sha256", ""))[:16]}
-    return to_avatar_tokens(maps, shape, model, normalizer, meta.get("body_model", "anny"), info)
-
-
 #################################################################################
 #                                    Lineage                                    #
 #################################################################################
@@ -528,5 +504,5 @@ def finished(out_dir: str | os.PathLike) -> bool:
 
 
 __all__ = ["StepBatchSampler", "TrainConfig", "archive_parent", "build_model", "can_resume", "config_hash", "export",
-           "finished", "git_commit", "load_checkpoint", "run_state", "sample_tokens", "to_avatar_tokens",
+           "finished", "git_commit", "load_checkpoint", "run_state", "to_avatar_tokens",
            "train_diffusion"]
