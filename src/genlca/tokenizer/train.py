@@ -150,7 +150,8 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(module, loader)
     model = module.model.cpu().eval()
-    metrics = {"steps": steps, "train_videos": len(train), "val_videos": len(val),
+    photos = sum("#" in e.get("name", "") for e in train)  # one-frame examples (examples_from_drop)
+    metrics = {"steps": steps, "train_videos": len(train) - photos, "train_photos": photos, "val_videos": len(val),
                "seconds": round(time.time() - t0, 1),
                "train_l1_first": module.losses[0], "train_l1_last": module.losses[-1],
                "train_l1": [round(x, 5) for x in module.losses]}
