@@ -25,6 +25,7 @@ class TokenizerModelConfig(dg.Config):
     seed: int = _DATA.seed
     resolution: int = _DATA.resolution  # UV grid R of the refiner (and so of the tokens it makes)
     refiner: str = "tiny"  # tiny | small | base
+    photos_per_video: int = 0  # also train on one-frame examples (photos, `generate --image --tokenizer`)
     steps: int = 100
     batch_size: int = 4
     lr: float = 2e-3
@@ -57,13 +58,14 @@ def tokenizer_model(context: dg.AssetExecutionContext, config: TokenizerModelCon
     m = train_tokenizer_on_synthetic(store.path("tokenizer", "synthetic", "x").parent, out, data,
                                      body=body_model.load(), size=config.refiner, steps=config.steps,
                                      batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                                     threads=config.torch_threads or None)
+                                     threads=config.torch_threads or None, photos_per_video=config.photos_per_video)
     unprojected, refined = m.get("val_rgb_psnr_unprojected", float("nan")), m.get("val_rgb_psnr_refined", float("nan"))
     metadata = {
         "model": dg.MetadataValue.path(str(out)),
         "val_rgb_psnr_unprojected_db": unprojected,
         "val_rgb_psnr_refined_db": refined,
         "steps": m["steps"],
+        "train_examples": dg.MetadataValue.json({"videos": m["train_videos"], "photos": m["train_photos"]}),
         "train_seconds": m["seconds"],
         "seconds": round(time.time() - t0, 1),
         "synthetic_drops": dg.MetadataValue.json({k: {"path": m["drops"][k], "reused": m["reused"][k]}

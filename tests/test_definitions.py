@@ -56,7 +56,8 @@ def test_materialize_template_assets(tmp_path):
 def test_materialize_tokenizer_model_tiny(tmp_path):
     store = ArtifactStore(root=str(tmp_path))
     assert tokenizer_folder("", store) is None  # nothing trained yet: unprojection only
-    tiny = {"train_videos": 1, "val_videos": 1, "frames": 3, "size": 64, "resolution": 32, "steps": 3, "batch_size": 1}
+    tiny = {"train_videos": 1, "val_videos": 1, "frames": 3, "size": 64, "resolution": 32, "steps": 3, "batch_size": 1,
+            "photos_per_video": 1}
     run = lambda: dg.materialize([tokenizer_model], resources={"body_model": BodyModelResource(), "store": store},
                                  run_config={"ops": {"tokenizer_model": {"config": tiny}}})
     result = run()
@@ -65,6 +66,7 @@ def test_materialize_tokenizer_model_tiny(tmp_path):
     assert {p.name for p in model.iterdir()} >= {"model.safetensors", "config.json", "metrics.json"}
     md = result.asset_materializations_for_node("tokenizer_model")[0].metadata
     assert md["steps"].value == 3 and md["val_rgb_psnr_refined_db"].value > 0
+    assert md["train_examples"].value == {"videos": 1, "photos": 1}
     assert md["synthetic_drops"].value["train"]["reused"] is False
     if importlib.util.find_spec("matplotlib"):  # optional: the loss curve is drawn when it is there
         assert md["loss_curve"].value.startswith("![")

@@ -78,7 +78,8 @@ def training_drops(root: str | os.PathLike, data: SyntheticTrainingData, progres
 def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | os.PathLike,
                                  data: SyntheticTrainingData = SyntheticTrainingData(), body: BodyModel | None = None,
                                  size: str = "tiny", steps: int = 100, batch_size: int = 4, lr: float = 2e-3,
-                                 seed: int = 0, threads: int | None = None, progress: bool = False) -> dict:
+                                 seed: int = 0, threads: int | None = None, progress: bool = False,
+                                 photos_per_video: int = 0) -> dict:
     """Make/reuse the synthetic drops, train a refiner on them, write MODEL_DIR. Returns the
     metrics of `train_refiner` plus 'drops' (paths) and 'reused' (which drops already existed)."""
     from genlca.body import load_body_model
@@ -89,12 +90,13 @@ def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | 
         drops = training_drops(data_root, data, progress=progress)
         body = body or load_body_model()
         layout = uv_layout(body, data.resolution)
-        train = examples_from_drop(drops["train"], body, layout, progress=progress)
+        train = examples_from_drop(drops["train"], body, layout, progress, photos_per_video)
         val = examples_from_drop(drops["val"], body, layout, progress=progress)
         metrics = train_refiner(train, val, model_dir, size=size, steps=steps, batch_size=batch_size, lr=lr,
                                 seed=seed, progress=progress,
                                 extra_config={"body_model": body.name, "synthetic_data": asdict(data),
-                                              "train_drops": [str(drops["train"])]})
+                                              "train_drops": [str(drops["train"])],
+                                              "photos_per_video": photos_per_video})
     return metrics | {"drops": {k: str(drops[k]) for k in ("train", "val")}, "reused": drops["reused"]}
 
 
