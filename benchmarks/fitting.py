@@ -45,6 +45,9 @@ def _clock():
 
 
 FLOOR_NOISE = 0.015  # x the person's height: about mediapipe's median keypoint error on these drops
+# --floor's summary: mean PA-MPJPE per video of each source of 2D keypoints (summary key: row key)
+FLOOR_MEANS = {"pa_mpjpe_mediapipe_mm": "pa_mpjpe_mm", "pa_mpjpe_true2d_mm": "pa_mpjpe_true2d_mm",
+               "pa_mpjpe_true2d_noisy_mm": "pa_mpjpe_true2d_noisy_mm"}
 
 
 def _pa_mm(errs: dict, key: str = "pa_mpjpe") -> float | None:
@@ -99,8 +102,6 @@ def bench(drops: list[Path], max_videos: int | None, floor: bool = False) -> dic
                          **(floor_errors(gt, body, config) if floor else {})})
     combined = {k: np.concatenate([e[k] for e in errors]) for k in errors[0]}
     med = lambda key, sub: round(statistics.median(r[key][sub] for r in rows), 3)  # noqa: E731
-    floors = {k: round(statistics.fmean(r[k] for r in rows if r[k] is not None), 1)
-              for k in ("pa_mpjpe_true2d_mm", "pa_mpjpe_true2d_noisy_mm") if floor}
     return {
         "videos": rows,
         "summary": {
@@ -110,8 +111,8 @@ def bench(drops: list[Path], max_videos: int | None, floor: bool = False) -> dic
             "seconds_per_video": round(statistics.median(r["total_seconds"] for r in rows), 2),
             "fit_seconds_per_video": med("fit", "seconds"),
             "accuracy": summarize(combined),
-            **({"mean_per_video": {"pa_mpjpe_mediapipe_mm": round(statistics.fmean(
-                r["pa_mpjpe_mm"] for r in rows if r["pa_mpjpe_mm"] is not None), 1), **floors}} if floor else {}),
+            **({"mean_per_video": {out: round(statistics.fmean(r[k] for r in rows if r[k] is not None), 1)
+                                   for out, k in FLOOR_MEANS.items()}} if floor else {}),
         },
         "fit_config": config.to_dict(),
     }

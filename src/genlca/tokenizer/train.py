@@ -64,7 +64,8 @@ def examples_from_drop(drop_dir: str | os.PathLike, body: BodyModel, layout: UVL
         for f, label in picks:
             up = (unproject_video(frames, fit, body, layout, masks) if f is None else
                   unproject_video([frames[f]], fit.frame(f), body, layout, masks[f:f + 1]))
-            out.append(common | {"features": texel_features(up, template), "seen": up.seen, "name": label})
+            out.append(common | {"features": texel_features(up, template), "seen": up.seen, "name": label,
+                                 "photo": f is not None})
     return out
 
 
@@ -143,14 +144,14 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
     t0 = time.time()
     model = Refiner_models[size]()
     module = _module(model, lr, steps, augment)
-    data = [{k: v for k, v in e.items() if k != "name"} for e in train]
+    data = [{k: v for k, v in e.items() if isinstance(v, Tensor)} for e in train]  # the loader stacks tensors only
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch_size, len(data)), shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
     trainer = L.Trainer(max_steps=steps, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False, num_sanity_val_steps=0)
     trainer.fit(module, loader)
     model = module.model.cpu().eval()
-    photos = sum("#" in e.get("name", "") for e in train)  # one-frame examples (examples_from_drop)
+    photos = sum(bool(e.get("photo")) for e in train)  # one-frame examples (examples_from_drop)
     metrics = {"steps": steps, "train_videos": len(train) - photos, "train_photos": photos, "val_videos": len(val),
                "seconds": round(time.time() - t0, 1),
                "train_l1_first": module.losses[0], "train_l1_last": module.losses[-1],
