@@ -50,7 +50,8 @@ FLOOR_MEANS = {"pa_mpjpe_mediapipe_mm": "pa_mpjpe_mm", "pa_mpjpe_true2d_mm": "pa
                "pa_mpjpe_true2d_noisy_mm": "pa_mpjpe_true2d_noisy_mm"}
 
 
-def _pa_mm(errs: dict, key: str = "pa_mpjpe") -> float | None:
+def _frame_mean(errs: dict, key: str = "pa_mpjpe") -> float | None:
+    """Mean of a per-frame error over the measured frames (mm, or degrees for root_deg), 1 decimal."""
     return round(float(np.nanmean(errs[key])), 1) if np.isfinite(errs[key]).any() else None
 
 
@@ -59,7 +60,7 @@ def floor_errors(gt: dict, body, config) -> dict:
     from genlca.fitting.evaluate import detections_from_ground_truth, frame_errors
     from genlca.fitting.fit import fit_video
 
-    return {f"pa_mpjpe_true2d{'_noisy' if noise else ''}_mm": _pa_mm(frame_errors(
+    return {f"pa_mpjpe_true2d{'_noisy' if noise else ''}_mm": _frame_mean(frame_errors(
         fit_video(detections_from_ground_truth(gt, noise=noise), body, config), gt, body))
         for noise in (0.0, FLOOR_NOISE)}
 
@@ -97,7 +98,8 @@ def bench(drops: list[Path], max_videos: int | None, floor: bool = False) -> dic
             rows.append({"video": path.stem if len(drops) == 1 else f"{drop.name}/{path.stem}", "frames": n, **stage,
                          "framing": gt["subject"].get("framing", ""),
                          "total_seconds": round(stage["detect"]["seconds"] + stage["fit"]["seconds"], 3),
-                         "pa_mpjpe_mm": _pa_mm(errs), "pa_mpjpe_visible_mm": _pa_mm(errs, "pa_mpjpe_visible"),
+                         "pa_mpjpe_mm": _frame_mean(errs), "pa_mpjpe_visible_mm": _frame_mean(errs, "pa_mpjpe_visible"),
+                         "root_deg": _frame_mean(errs, "root_deg"),
                          "fitted_share": round(float(errs["fitted"].mean()), 3),
                          **(floor_errors(gt, body, config) if floor else {})})
     combined = {k: np.concatenate([e[k] for e in errors]) for k in errors[0]}
@@ -124,21 +126,22 @@ def print_table(result: dict) -> None:
 
     floor = "pa_mpjpe_true2d_mm" in result["videos"][0]
     t = Table("video", "framing", "frames", "det s", "det fps/core", "fit s", "fit fps/core", "busy", "PA mm",
-              "PA vis mm", "fitted", *(("PA mm true 2D", "PA mm true 2D + noise") if floor else ()),
+              "PA vis mm", "root deg", "fitted", *(("PA mm true 2D", "PA mm true 2D + noise") if floor else ()),
               title="body fits per video (busy: other processes' cores)")
     for r in result["videos"]:
         t.add_row(r["video"], r["framing"], str(r["frames"]), f"{r['detect']['seconds']:.2f}",
                   str(r["detect"]["fps_per_core"]), f"{r['fit']['seconds']:.2f}", str(r["fit"]["fps_per_core"]),
                   f"{max(r['detect']['others_busy_cores'], r['fit']['others_busy_cores']):.1f}",
-                  str(r["pa_mpjpe_mm"]), str(r["pa_mpjpe_visible_mm"]), f"{r['fitted_share']:.0%}",
+                  str(r["pa_mpjpe_mm"]), str(r["pa_mpjpe_visible_mm"]), str(r.get("root_deg")), f"{r['fitted_share']:.0%}",
                   *((str(r["pa_mpjpe_true2d_mm"]), str(r["pa_mpjpe_true2d_noisy_mm"])) if floor else ()))
-    c = Console(width=max(Console().width, 110))
+    c = Console(width=max(Console().width, 150))
     c.print(t)
     s = result["summary"]
     c.print(f"median per video: {s['seconds_per_video']} s ({s['fit_seconds_per_video']} s fitting); "
             f"detect {s['detect_fps_per_core']} fps/core, fit {s['fit_fps_per_core']} fps/core")
     a = s["accuracy"]
     c.print(f"PA-MPJPE {a['pa_mpjpe_mm']} mm (visible joints {a['pa_mpjpe_visible_mm']} mm), "
+            f"body orientation {a['root_deg']} deg off ({a['facing_flipped_share']:.0%} of frames facing the wrong way), "
             f"fitted {a['fitted_share']:.0%}, per framing {json.dumps(a['fitted_share_by_framing'])}")
     if floor:
         m = s["mean_per_video"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from genlca.fitting.evaluate import (
     detections_from_ground_truth,
     evaluate_drop,
     evaluate_fit,
+    fit_from_ground_truth,
     frame_errors,
     procrustes_align,
 )
@@ -162,6 +164,22 @@ def test_fit_recovers_the_facing(anny, drop, face):
     true_root = gt["frames"]["viewmat"] @ gt["frames"]["root"]
     err = roma.rotmat_geodesic_distance(true_root[:, :3, :3], fit.root[:, :3, :3])
     assert float(err.max()) < math.radians(35), torch.rad2deg(err)
+
+
+def test_body_orientation_error_is_reported(anny, drop):
+    """PA-MPJPE hides the body's orientation; root_deg and facing_flipped_share show it."""
+    gt = load_ground_truth(drop / "ground_truth" / "vid_001")
+    true = fit_from_ground_truth(gt)
+    m = evaluate_fit(true, gt, anny)
+    assert m["root_deg"] < 0.1 and m["facing_flipped_share"] == 0.0, m
+    turned = replace(true, root=true.root.clone())
+    half = torch.arange(true.root.shape[0]) % 2 == 0
+    about_up = roma.rotvec_to_rotmat(torch.tensor([0.0, 0.0, math.radians(150)]))  # Z: the body's up
+    turned.root[half, :3, :3] = turned.root[half, :3, :3] @ about_up
+    e = frame_errors(turned, gt, anny)
+    assert np.allclose(e["root_deg"][half.numpy()], 150, atol=0.1) and np.allclose(e["root_deg"][~half.numpy()], 0, atol=0.1)
+    m = evaluate_fit(turned, gt, anny)
+    assert m["facing_flipped_share"] == 0.5 and abs(m["root_deg"] - 75) < 0.1, m
 
 
 def test_left_right_swaps_of_the_detector_are_undone(anny, drop):

@@ -11,6 +11,10 @@ Metrics (all on the 17 COCO keypoints, over the frames a fit marks fitted):
   the error on those: what partial framings are judged by.
 - `reproj_px`: predicted keypoints projected with the fit's own K vs GT 2D keypoints, in-frame
   keypoints only.
+- `root_deg`: angle of the rotation between the fitted and the true body orientation in the
+  camera frame, which Procrustes hides from PA-MPJPE and which decides which texels the
+  tokenizer thinks a frame saw; `facing_flipped_share`: share of fitted frames where it is over
+  90 degrees (the body fitted facing the wrong way).
 - `fitted_share`, `fitted_share_by_framing`, `fitted_share_head_in_view`: share of frames
   fitted, overall, per framing name (`genlca.data.synth.FRAMINGS`, per frame from which
   keypoints are in frame) and over the frames with a head keypoint in frame.
@@ -24,6 +28,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import roma
 import torch
 from torch import Tensor
 
@@ -63,14 +68,14 @@ def _unmeasured(frames: dict, fitted: np.ndarray) -> dict[str, np.ndarray]:
     """frame_errors' output with every error NaN: per-frame fitted flags, framing and head in view."""
     n = len(fitted)
     return {"mpjpe": np.full(n, np.nan), "pa_mpjpe": np.full(n, np.nan), "pa_mpjpe_visible": np.full(n, np.nan),
-            "reproj": np.full(n, np.nan), "fitted": fitted, "framing": frames["framing"].numpy().astype(int),
+            "reproj": np.full(n, np.nan), "root_deg": np.full(n, np.nan), "fitted": fitted, "framing": frames["framing"].numpy().astype(int),
             "head_in_view": frames["keypoints_in_frame"][:, :5].bool().any(dim=1).numpy()}
 
 
 @torch.no_grad()
 def frame_errors(fit: BodyFit, gt: dict, body: BodyModel) -> dict[str, np.ndarray]:
     """Per-frame errors (NaN where not fitted / not measurable): mpjpe, pa_mpjpe, pa_mpjpe_visible
-    (mm), reproj (px), plus fitted (bool) and framing (int) per frame."""
+    (mm), reproj (px), root_deg (degrees), plus fitted (bool) and framing (int) per frame."""
     if fit.body_model != body.name:
         raise ValueError(f"the fit is of body model {fit.body_model!r}, evaluating with {body.name!r}")
     frames = gt["frames"]
@@ -101,6 +106,9 @@ def frame_errors(fit: BodyFit, gt: dict, body: BodyModel) -> dict[str, np.ndarra
     rep = (e2 * v).sum(1) / v.sum(1).clamp(min=1)
     rep[v.sum(1) == 0] = float("nan")
     out["reproj"][idx.numpy()] = rep.numpy()
+    true_root = (frames["viewmat"][idx] @ frames["root"][idx])[:, :3, :3].float()
+    out["root_deg"][idx.numpy()] = torch.rad2deg(roma.rotmat_geodesic_distance(fit.root[idx, :3, :3].float(),
+                                                                                true_root)).numpy()
     return out
 
 
@@ -135,6 +143,8 @@ def summarize(errors: dict[str, np.ndarray]) -> dict:
         return round(float(a.mean()), 2) if a.size else math.nan
 
     fitted = errors["fitted"]
+    root = errors["root_deg"][np.isfinite(errors["root_deg"])]
+    flipped = round(float((root > 90).mean()), 4) if root.size else math.nan
     by = {}
     for i, name in enumerate(FRAMINGS):
         sel = errors["framing"] == i
@@ -148,6 +158,7 @@ def summarize(errors: dict[str, np.ndarray]) -> dict:
                                       if errors["head_in_view"].any() else math.nan),
         "mpjpe_mm": mean(errors["mpjpe"]), "pa_mpjpe_mm": mean(errors["pa_mpjpe"]),
         "pa_mpjpe_visible_mm": mean(errors["pa_mpjpe_visible"]), "reproj_px": mean(errors["reproj"]),
+        "root_deg": mean(errors["root_deg"]), "facing_flipped_share": flipped,
     }
 
 
