@@ -18,6 +18,7 @@ class UserAvatarsConfig(dg.Config):
     edit_region: str = _DEFAULT.edit_region  # upper_body | lower_body | head | hair | arms | legs | feet
     edit_prompt: str = _DEFAULT.edit_prompt
     motion: str = _DEFAULT.motion  # walk | wave | turn | a fits file | a video
+    expression: str = _DEFAULT.expression  # neutral | smile | surprise | frown | talk | blink (Anny)
     seconds: float = _DEFAULT.seconds
     steps: int = _DEFAULT.steps
     seed: int = _DEFAULT.seed
@@ -45,8 +46,8 @@ def user_avatars(config: UserAvatarsConfig, store: ArtifactStore) -> dg.Material
     if not (ckpt / "checkpoint.json").is_file():
         raise dg.Failure(description=f"no GenLCA checkpoint at {ckpt}: materialize genlca_checkpoint first")
     req = DemoRequest(prompt=config.prompt, edit_region=config.edit_region, edit_prompt=config.edit_prompt,
-                      motion=config.motion, seconds=config.seconds, steps=config.steps, seed=config.seed,
-                      size=config.size)
+                      motion=config.motion, expression=config.expression, seconds=config.seconds, steps=config.steps,
+                      seed=config.seed, size=config.size)
     with torch_threads(config.torch_threads or None):
         r = demo_avatars(ckpt, store.path("avatars", "generated", "report.json").parent, req)
     change, anim = r["edit"]["color_change"], r["animation"]

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from genlca.body import COCO_KEYPOINTS, GENERIC_JOINTS, PART_NAMES, BodyModel
@@ -74,3 +75,35 @@ def test_keypoints_follow_the_pose(anny):
     assert kp.shape == (1, 17, 3)
     j = {n: i for i, n in enumerate(GENERIC_JOINTS)}
     assert (kp[0, 15] - posed.joints[0, j["ankle_l"]]).norm() < 0.08  # COCO left_ankle
+
+
+@pytest.mark.slow  # builds Anny a second time, with facial_actions="all": ~2.5 min and 790 MB of scratch
+def test_face_units_match_annys_own_facial_build(anny, tmp_path):
+    """The face units read from the package's target files (`pose(..., expression=)`) give exactly the
+    vertices of Anny built with its facial actions, posed and shaped alike."""
+    import anny as anny_pkg  # `anny` is the fixture here
+    import anny.paths as anny_paths
+
+    import genlca.body.anny_body as ab
+    from genlca.body.protocol import compose_with_a_pose
+
+    shape = torch.tensor([[0.3, 0.6, 0.5, 0.4, 0.7, 0.5]])
+    pose = {k: v for k, v in walk(torch.tensor([0.7])).items()}
+    previous = anny_paths.get_anny_cache_path()
+    try:
+        anny_paths.set_anny_cache_path(tmp_path)  # a scratch cache: the project's keeps only its own build
+        full = anny_pkg.Anny(**dict(ab.ANNY_KW, facial_actions="all")).to(dtype=torch.float32)
+    finally:
+        anny_paths.set_anny_cache_path(previous)
+    params = {}
+    for joint, r in compose_with_a_pose(anny.a_pose(), pose, 1, torch.float32, "cpu").items():
+        t = torch.eye(4)[None].clone()
+        t[:, :3, :3] = r
+        params[ab.JOINT_TO_BONE[joint]] = t
+    names = anny.expression_names
+    for unit in ("jawOpen", "mouthSmileLeft", "eyeBlinkRight", "browInnerUp"):
+        weights = torch.zeros(1, len(names))
+        weights[0, names.index(unit)] = 0.8
+        ours = anny.pose(shape, pose, expression=weights).vertices[0]
+        theirs = full(pose_parameters=params, phenotype_kwargs=shape, facial_actions={unit: torch.tensor([0.8])})
+        assert float((ours - theirs["vertices"][0]).abs().max()) < 1e-5, unit

@@ -198,6 +198,80 @@ def test_animation_stays_intact_and_a_broken_avatar_is_caught(generator, anny, t
         load_clip("dance", anny)
 
 
+def _body_outside_head(body) -> torch.Tensor:
+    """(V,) bool: vertices of the visible surface (faces that carry Gaussians) that no head face touches."""
+    from genlca.body.protocol import PART_NAMES
+    from genlca.generation.animate import head_vertices
+
+    parts = body.face_parts
+    out = torch.zeros(body.num_vertices, dtype=torch.bool)
+    out[body.faces[(parts >= 0) & (parts != PART_NAMES.index("head"))].flatten()] = True
+    return out & ~head_vertices(body)
+
+
+def test_facial_expressions_move_the_face_only(anny):
+    """Anny's face units through `pose(..., expression=)`: a jaw opening moves the lower face centimetres
+    and nothing of the visible body outside the head; zero weights change nothing."""
+    from genlca.body.poses import walk
+
+    names = anny.expression_names
+    assert len(names) == 52 and {"jawOpen", "eyeBlinkLeft", "mouthSmileRight"} <= set(names)
+    shape = anny.default_shape(3)
+    pose = {k: v.expand(3, 3, 3) for k, v in walk(torch.tensor([0.7])).items()}
+    weights = torch.zeros(3, len(names))
+    weights[1, names.index("jawOpen")] = 1.0
+    weights[2, names.index("eyeBlinkLeft")] = 1.0
+    plain = anny.pose(shape, pose).vertices
+    faced = anny.pose(shape, pose, expression=weights).vertices
+    moved = (faced - plain).norm(dim=-1)  # (3, V)
+    assert float(moved[0].max()) == 0.0
+    assert 0.02 < float(moved[1].max()) < 0.06 and 0.005 < float(moved[2].max()) < 0.03
+    assert float(moved[:, _body_outside_head(anny)].max()) < 1e-3, "an expression moved the body outside the head"
+    down = (faced[1] - plain[1])[moved[1] > 1e-3][:, 2].mean()
+    assert float(down) < 0, "the jaw opens downwards"
+    with pytest.raises(ValueError, match="52 face units"):
+        anny.pose(shape, pose, expression=torch.zeros(3, 5))
+
+
+def test_expression_time_courses():
+    from genlca.generation.expressions import EXPRESSIONS, expression_weights
+
+    names = ("jawOpen", "mouthFunnel", "mouthSmileLeft", "mouthSmileRight", "cheekSquintLeft", "cheekSquintRight",
+             "eyeSquintLeft", "eyeSquintRight", "eyeBlinkLeft", "eyeBlinkRight")
+    smile = expression_weights("smile", 24, 24.0, names)
+    left = smile[:, names.index("mouthSmileLeft")]
+    assert float(left[0]) == 0.0 and float(left[-1]) == pytest.approx(0.9) and bool((left.diff() >= 0).all())
+    assert float(smile[:, names.index("jawOpen")].abs().max()) == 0.0
+    blink = expression_weights("blink", 48, 24.0, names)[:, names.index("eyeBlinkLeft")]
+    assert float(blink.max()) > 0.95 and float((blink > 0.5).float().mean()) < 0.15  # closed briefly, once
+    talk = expression_weights("talk", 48, 24.0, names)[:, names.index("jawOpen")]
+    assert float(talk.max()) > 0.3 and int(((talk[1:] > 0.25) & (talk[:-1] <= 0.25)).sum()) >= 4  # the jaw keeps moving
+    assert expression_weights("neutral", 5, 24.0, names).abs().max() == 0 and "surprise" in EXPRESSIONS
+    with pytest.raises(ValueError, match="unknown expression"):
+        expression_weights("wink", 5, 24.0, names)
+    with pytest.raises(ValueError, match="no named face units"):
+        expression_weights("smile", 5, 24.0, ())
+
+
+def test_animation_with_a_talking_face(generator, anny, tmp_path):
+    from genlca.data.video import read_video
+    from genlca.generation.animate import animate, posed_frames, procedural_clip, with_expression
+
+    [a] = generator.from_text(["a person in a green top"], opts(steps=3))
+    walk = procedural_clip("walk", seconds=0.5, fps=8)
+    talk = with_expression(walk, "talk", anny)
+    assert talk.expression.shape == (4, 52) and talk.expression_name == "talk"
+    outside = _body_outside_head(anny)
+    for (_, plain), (_, faced) in zip(posed_frames(a, walk, anny), posed_frames(a, talk, anny)):
+        assert float((faced - plain)[outside].abs().max()) < 1e-3
+    jaw = [float((f - p).norm(dim=-1).max()) for (_, p), (_, f) in zip(posed_frames(a, walk, anny),
+                                                                        posed_frames(a, talk, anny))]
+    assert max(jaw) > 0.005 and max(jaw) - min(jaw) > 0.003, jaw  # the mouth opens and closes
+    r = animate(a, talk, tmp_path / "talk.mp4", anny, size=64, framing="face")
+    assert r["intact"] and r["expression"] == "talk" and read_video(tmp_path / "talk.mp4").shape[0] == 4
+    assert with_expression(walk, "neutral", anny).expression is None
+
+
 def test_motion_transfer_from_a_fit_starts_at_the_origin(anny):
     from genlca.body.protocol import GENERIC_JOINTS
     from genlca.fitting.types import BodyFit
@@ -246,6 +320,13 @@ def test_cli_generate_batch_edit_animate(checkpoint, tmp_path):
                             "--size", "64", "--out", str(tmp_path / "w.mp4")])
     assert r.exit_code == 0, r.output
     assert "intact" in r.output and (tmp_path / "w.mp4").is_file()
+    r = runner.invoke(app, ["animate", str(tmp_path / "e.ply"), "--motion", "wave", "--expression", "smile",
+                            "--framing", "face", "--seconds", "0.25", "--fps", "8", "--size", "64",
+                            "--out", str(tmp_path / "s.mp4")])
+    assert r.exit_code == 0, r.output
+    assert "with a smile face" in r.output and (tmp_path / "s.mp4").is_file()
+    r = runner.invoke(app, ["animate", str(tmp_path / "e.ply"), "--expression", "wink", "--out", str(tmp_path / "x.mp4")])
+    assert r.exit_code == 2 and "unknown expression 'wink'" in r.output, r.output
 
     # `genlca sample`: the same sampler behind the checkpoint's own command; a seed repeats its avatar.
     from genlca.tokenizer.tokens import load_tokens
@@ -312,7 +393,7 @@ def test_user_avatars_asset_generates_edits_and_animates(checkpoint, tmp_path):
 
     shutil.copytree(checkpoint, tmp_path / "models" / "genlca")
     config = {"prompt": "a person in a red top", "edit_prompt": "a person in a green top", "seconds": 0.5,
-              "steps": 6, "size": 64}
+              "steps": 6, "size": 64, "expression": "smile"}
     result = dg.materialize([user_avatars], resources={"store": ArtifactStore(root=str(tmp_path))},
                             run_config={"ops": {"user_avatars": {"config": config}}})
     assert result.success
@@ -323,6 +404,7 @@ def test_user_avatars_asset_generates_edits_and_animates(checkpoint, tmp_path):
     out = tmp_path / "avatars" / "generated"
     for name in ("avatar.ply", "avatar.png", "edited.ply", "edit.png", "walk.mp4", "report.json"):
         assert (out / name).is_file(), name
+    assert json.loads((out / "report.json").read_text())["animation"]["expression"] == "smile"
 
 
 def test_image_to_avatar_evaluation_on_synthetic_photos(checkpoint, tmp_path, anny, layout32):

@@ -795,25 +795,31 @@ def animate_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca) or
                 motion: str = typer.Option("walk", "--motion", help="walk | wave | turn, a fits file "
                                            "(`genlca fit` output, .safetensors) or a video to take the motion from."),
                 out: Path = typer.Option(..., "--out", "-o", help="Output .mp4."),
+                expression: str = typer.Option("neutral", "--expression", help="neutral | smile | surprise | frown | "
+                                               "talk | blink: a facial expression (body models with face units: Anny)."),
                 seconds: float = typer.Option(2.0, help="Length of a procedural motion."),
                 fps: float = typer.Option(24.0), size: int = typer.Option(384),
                 azimuth: float = typer.Option(20.0, help="Camera direction (degrees from the front)."),
+                framing: str = typer.Option("body", help="body | face: frame the whole motion, or a close-up of "
+                                            "the head (to see an expression)."),
                 backend: str = typer.Option("auto", help="auto | torch | gsplat (CUDA).")):
-    """Drive an avatar with a motion and render it to a video."""
+    """Drive an avatar with a motion (and a facial expression) and render it to a video."""
     from genlca.body import body_model_named
-    from genlca.generation.animate import animate, load_clip
+    from genlca.generation.animate import animate, load_clip, with_expression
     from genlca.generation.generator import load_avatar_tokens
 
     t0 = time.time()
     try:
         tokens = load_avatar_tokens(avatar)
         body = body_model_named(tokens.body_model)
-        clip = load_clip(motion, body, seconds, fps)
-        r = animate(tokens, clip, out, body, size=size, azimuth=azimuth, backend=backend, progress=True)
+        clip = with_expression(load_clip(motion, body, seconds, fps), expression, body)
+        r = animate(tokens, clip, out, body, size=size, azimuth=azimuth, backend=backend, framing=framing,
+                    progress=True)
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     state = "intact" if r["intact"] else "[red]NOT intact[/red]"
-    console.print(f"wrote {r['path']}: {r['frames']} frames of {r['motion']} ({r['seconds']} s); avatar {state} "
+    face = "" if r["expression"] == "neutral" else f" with a {r['expression']} face"
+    console.print(f"wrote {r['path']}: {r['frames']} frames of {r['motion']}{face} ({r['seconds']} s); avatar {state} "
                   f"(Gaussians at most {r['max_excursion_m'] * 100:.1f} cm outside the body's box); "
                   f"{time.time() - t0:.1f} s")
 

@@ -3,10 +3,17 @@
 Facts this relies on are measured in shared/ANNY_NOTES.md: Z up, -Y front, +X subject's left;
 the first build takes minutes and writes ~790 MB of cache, of which only the 51 MB
 `build_compact_model_data_*` file is needed afterwards (the others embed absolute paths).
+
+Facial expressions: the 52 ARKit-named face units that ship with the package (`expression_names`;
+`pose(..., expression=weights)`). They are read from the package's target files and mapped onto this
+topology through the model's `base_mesh_vertex_indices`, instead of building the model with
+`facial_actions="all"`: that is a second build of minutes and 790 MB for every user, while the face
+units are a few thousand vertex offsets.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -153,7 +160,9 @@ class AnnyBody:
         straighten = axis_angle([1, 0, 0], 50 * math.pi / 180)
         return {"elbow_l": straighten, "elbow_r": straighten}
 
-    def pose(self, shape: Tensor, pose: Pose | None = None, root: Tensor | None = None) -> PosedBody:
+    def pose(self, shape: Tensor, pose: Pose | None = None, root: Tensor | None = None,
+             expression: Tensor | None = None) -> PosedBody:
+        """`expression`: optional (B, E) weights (0 neutral .. 1 full) of `expression_names`."""
         shape = shape.to(self.device, torch.float32)
         b = shape.shape[0]
         rots = compose_with_a_pose(self.a_pose(), pose, b, torch.float32, self.device)
@@ -164,6 +173,8 @@ class AnnyBody:
             params[JOINT_TO_BONE[joint]] = t
         out = self.model(pose_parameters=params, phenotype_kwargs=shape)
         verts = out["vertices"]
+        if expression is not None:
+            verts = verts + self._expression_displacement(out, expression)
         joints = out["bone_poses"][:, self._joint_bones, :3, 3]
         if root is not None:
             verts = _apply_rigid(root, verts)
@@ -173,6 +184,36 @@ class AnnyBody:
     def keypoints(self, vertices: Tensor) -> Tensor:
         # Anny's COCO regressor gives 23 points: the 17 COCO ones first, then toes and heels.
         return self._kp({"vertices": vertices})[:, :17]
+
+    # ----------------------------------------------------------------------------- facial expressions
+    @property
+    def expression_names(self) -> tuple[str, ...]:
+        """The face units `pose(..., expression=)` takes weights of, in order (ARKit names: jawOpen, ...)."""
+        from anny.models.facial_actions import FACIAL_ACTION_LABELS
+
+        return tuple(FACIAL_ACTION_LABELS)
+
+    def _expression_basis(self) -> tuple[Tensor, Tensor]:
+        """(E, N, 3) rest-space offsets (metres) of the N vertices some face unit moves, and their (N,) indices."""
+        basis = _face_units(tuple(self.model.base_mesh_vertex_indices.tolist()))
+        moved = torch.nonzero(basis.norm(dim=-1).amax(0) > 0).squeeze(1)
+        return basis[:, moved].to(self.device), moved.to(self.device)
+
+    def _expression_displacement(self, out: dict, expression: Tensor) -> Tensor:
+        """(B, V, 3) posed displacement of face-unit weights (B, E): the rest offsets skinned with the
+        frame's bone transforms (skinning is linear in the rest position, so this equals skinning the
+        offset template; the face units do not move the bones)."""
+        if expression.shape[-1] != len(self.expression_names):
+            raise ValueError(f"expression weights for {len(self.expression_names)} face units expected, "
+                             f"got {expression.shape[-1]}")
+        basis, idx = self._expression_basis()
+        offsets = torch.einsum("be,enk->bnk", expression.to(basis), basis)
+        bones = out["bone_poses"] @ torch.linalg.inv(out["rest_bone_poses"])  # (B, bones, 4, 4)
+        bi, bw = self.model.vertex_bone_indices[idx].long(), self.model.vertex_bone_weights[idx].to(basis)
+        linear = (bw[None, ..., None, None] * bones[:, bi, :3, :3]).sum(2)  # (B, N, 3, 3)
+        disp = torch.zeros(offsets.shape[0], self.num_vertices, 3, dtype=basis.dtype, device=basis.device)
+        disp[:, idx] = (linear @ offsets[..., None])[..., 0]
+        return disp
 
     # ----------------------------------------------------------------------------- helpers
     def _face_parts(self, get_face_segmentation_mask) -> Tensor:
@@ -184,6 +225,24 @@ class AnnyBody:
         interior = torch.as_tensor(get_face_segmentation_mask(self.model, list(INTERIOR_SEGMENTS)), device=self.device).bool()
         parts[interior] = INTERIOR_PART
         return parts
+
+
+@functools.lru_cache(maxsize=2)  # parsing the target files takes seconds; one topology per process
+def _face_units(base_indices: tuple[int, ...]) -> Tensor:
+    """(E, V, 3) float32 offsets of Anny's face units on the vertices of a topology whose vertex v is the
+    MakeHuman base-mesh vertex base_indices[v] (Anny's loader, with its decimetre -> metre, Y-up -> Z-up
+    transformation)."""
+    import roma
+    from anny.models.facial_actions import FACIAL_ACTION_LABELS, load_facial_action_blendshapes
+    from anny.paths import get_anny_root_dir
+
+    folder = Path(get_anny_root_dir()) / "data/faceunits01/targets/faceunits"
+    ids = [int(line.split()[0]) for label in FACIAL_ACTION_LABELS
+           for line in (folder / f"{label}.target").read_text().splitlines() if line.strip() and line[0] != "#"]
+    count = max(max(ids), max(base_indices)) + 1
+    to_world = roma.Linear(0.1 * roma.euler_to_rotmat("X", [90], degrees=True, dtype=torch.float64))[None]
+    _, units = load_facial_action_blendshapes(vertices_count=count, world_transformation=to_world)
+    return units[:, list(base_indices)].float()
 
 
 def _bone_part(bone: str) -> int:

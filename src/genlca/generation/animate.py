@@ -3,6 +3,7 @@ fitted on the spot. The avatar's Gaussians ride on the skinned body surface (gen
 posing the body model per frame and rendering from one camera.
 
     clip = procedural_clip("walk", seconds=2)            # or fit_clip(load_fit("fits/vid_000.safetensors"))
+    clip = with_expression(clip, "talk", body)           # facial expression, where the body model has face units
     report = animate(tokens, clip, "walk.mp4", body)
 
 `report["intact"]`: every frame's Gaussian centres lie within the posed mesh's bounding box grown by a margin
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -33,6 +34,8 @@ class MotionClip:
     root: Tensor | None  # (F, 4, 4) body -> world; None = standing at the origin
     fps: float
     source: str
+    expression: Tensor | None = None  # (F, E) weights of the body model's face units (`expression_names`)
+    expression_name: str = "neutral"
 
     @property
     def frames(self) -> int:
@@ -97,6 +100,20 @@ def load_clip(motion: str, body: BodyModel, seconds: float = 2.0, fps: float = 2
     return video_clip(path, body)
 
 
+def with_expression(clip: MotionClip, name: str, body: BodyModel) -> MotionClip:
+    """The clip with a procedural facial expression (`genlca.generation.expressions.EXPRESSIONS`)."""
+    from genlca.generation.expressions import expression_weights
+
+    if name == "neutral":
+        return replace(clip, expression=None, expression_name=name)
+    names = getattr(body, "expression_names", ())
+    try:
+        weights = expression_weights(name, clip.frames, clip.fps, names)
+    except ValueError as e:
+        raise ValueError(f"body model {body.name!r}: {e}") from None
+    return replace(clip, expression=weights, expression_name=name)
+
+
 @torch.no_grad()
 def posed_frames(tokens: AvatarTokens, clip: MotionClip, body: BodyModel, chunk: int = 16):
     """Yields (Gaussians, posed mesh vertices (V, 3)) per frame of the clip."""
@@ -110,16 +127,27 @@ def posed_frames(tokens: AvatarTokens, clip: MotionClip, body: BodyModel, chunk:
         hi = min(clip.frames, lo + chunk)
         pose = {k: v[lo:hi] for k, v in clip.pose.items()}
         root = None if clip.root is None else clip.root[lo:hi]
-        verts = body.pose(shape.expand(hi - lo, -1), pose, root).vertices
+        face = {} if clip.expression is None else {"expression": clip.expression[lo:hi]}
+        verts = body.pose(shape.expand(hi - lo, -1), pose, root, **face).vertices
         anchors, frames, _ = texel_frames(body, layout, verts)
         for f in range(hi - lo):
             yield gaussians_from_texels(values, anchors[f], frames[f]), verts[f]
 
 
+def head_vertices(body: BodyModel) -> Tensor:
+    """(V,) bool: vertices of the body model's head faces (what a close-up frames)."""
+    from genlca.body.protocol import PART_NAMES
+
+    mask = torch.zeros(body.num_vertices, dtype=torch.bool, device=body.faces.device)
+    mask[body.faces[body.face_parts == PART_NAMES.index("head")].flatten()] = True
+    return mask
+
+
 def animate(tokens: AvatarTokens, clip: MotionClip, out: str | os.PathLike, body: BodyModel, size: int = 384,
-            azimuth: float = 20.0, backend: str = "auto", progress: bool = False) -> dict:
-    """Render the avatar driven by `clip` into an MP4 from one camera that frames the whole motion; returns
-    {path, frames, fps, seconds of video, max_excursion_m, intact}."""
+            azimuth: float = 20.0, backend: str = "auto", framing: str = "body", progress: bool = False) -> dict:
+    """Render the avatar driven by `clip` into an MP4 from one camera that frames the whole motion (`framing`
+    "body") or the head throughout it ("face": a close-up for expressions); returns {path, frames, fps,
+    seconds of video, motion, expression, max_excursion_m, intact}."""
     from genlca.data.video import write_video
     from genlca.render.camera import framing_camera
     from genlca.render.renderer import render
@@ -127,9 +155,15 @@ def animate(tokens: AvatarTokens, clip: MotionClip, out: str | os.PathLike, body
 
     if tokens.body_model != body.name:
         raise ValueError(f"avatar of body model {tokens.body_model!r}, animating with {body.name!r}")
+    if framing not in ("body", "face"):
+        raise ValueError(f"framing must be 'body' or 'face', got {framing!r}")
     posed = list(tqdm(posed_frames(tokens, clip, body), total=clip.frames, desc="pose", disable=not progress))
     boxes = torch.stack([torch.stack([v.min(0).values, v.max(0).values]) for _, v in posed])  # (F, 2, 3)
-    camera = framing_camera(torch.cat([boxes[:, 0], boxes[:, 1]]), azimuth, size - size % 2, size - size % 2)
+    framed = boxes
+    if framing == "face":
+        head = head_vertices(body)
+        framed = torch.stack([torch.stack([v[head].min(0).values, v[head].max(0).values]) for _, v in posed])
+    camera = framing_camera(torch.cat([framed[:, 0], framed[:, 1]]), azimuth, size - size % 2, size - size % 2)
     excursion = []
     images = []
     for (g, _), box in tqdm(list(zip(posed, boxes)), desc="render", disable=not progress):
@@ -140,8 +174,8 @@ def animate(tokens: AvatarTokens, clip: MotionClip, out: str | os.PathLike, body
     write_video(out, images, fps=max(1, round(clip.fps)))
     worst = max(excursion) if excursion else 0.0
     return {"path": str(out), "frames": len(images), "fps": clip.fps, "seconds": round(len(images) / clip.fps, 2),
-            "motion": clip.source, "max_excursion_m": round(worst, 4), "intact": worst <= INTACT_MARGIN_M}
+            "motion": clip.source, "expression": clip.expression_name, "max_excursion_m": round(worst, 4), "intact": worst <= INTACT_MARGIN_M}
 
 
-__all__ = ["INTACT_MARGIN_M", "MOTIONS", "MotionClip", "animate", "fit_clip", "load_clip", "posed_frames",
-           "procedural_clip", "video_clip"]
+__all__ = ["INTACT_MARGIN_M", "MOTIONS", "MotionClip", "animate", "fit_clip", "head_vertices", "load_clip", "posed_frames",
+           "procedural_clip", "video_clip", "with_expression"]

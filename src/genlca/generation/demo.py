@@ -28,6 +28,7 @@ class DemoRequest:
     edit_region: str = "upper_body"
     edit_prompt: str = "a woman with long brown hair in a green t-shirt, black trousers and white shoes"
     motion: str = "walk"
+    expression: str = "neutral"  # or smile | surprise | frown | talk | blink (body models with face units: Anny)
     seconds: float = 2.0
     fps: float = 12.0
     size: int = 256
@@ -51,7 +52,7 @@ def demo_avatars(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, req:
                  progress: bool = False) -> dict:
     from genlca.body import body_model_named
     from genlca.body.uv_layout import uv_layout
-    from genlca.generation.animate import animate, load_clip
+    from genlca.generation.animate import animate, load_clip, with_expression
     from genlca.generation.regions import region_mask
     from genlca.generation.sheet import contact_sheet
 
@@ -77,8 +78,8 @@ def demo_avatars(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, req:
     change = region_color_change(avatar, edited, mask)
     t_edit = time.time() - t0 - t_gen
 
-    anim = animate(edited, load_clip(req.motion, body, req.seconds, req.fps), out / f"{req.motion}.mp4", body,
-                   size=req.size, progress=progress)
+    clip = with_expression(load_clip(req.motion, body, req.seconds, req.fps), req.expression, body)
+    anim = animate(edited, clip, out / f"{req.motion}.mp4", body, size=req.size, progress=progress)
     report = {"checkpoint": str(checkpoint), "text_conditioned": gen.has_text, "prompt": prompt,
               "edit": {"region": req.edit_region, "prompt": edit_prompt, "region_share": edited.meta["region_share"],
                        "color_change": change},
