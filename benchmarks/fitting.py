@@ -132,7 +132,8 @@ def print_table(result: dict) -> None:
         t.add_row(r["video"], r["framing"], str(r["frames"]), f"{r['detect']['seconds']:.2f}",
                   str(r["detect"]["fps_per_core"]), f"{r['fit']['seconds']:.2f}", str(r["fit"]["fps_per_core"]),
                   f"{max(r['detect']['others_busy_cores'], r['fit']['others_busy_cores']):.1f}",
-                  str(r["pa_mpjpe_mm"]), str(r["pa_mpjpe_visible_mm"]), str(r.get("root_deg")), f"{r['fitted_share']:.0%}",
+                  str(r["pa_mpjpe_mm"]), str(r["pa_mpjpe_visible_mm"]), str(r.get("root_deg")),
+                  f"{r['fitted_share']:.0%}",
                   *((str(r["pa_mpjpe_true2d_mm"]), str(r["pa_mpjpe_true2d_noisy_mm"])) if floor else ()))
     c = Console(width=max(Console().width, 150))
     c.print(t)
@@ -141,7 +142,8 @@ def print_table(result: dict) -> None:
             f"detect {s['detect_fps_per_core']} fps/core, fit {s['fit_fps_per_core']} fps/core")
     a = s["accuracy"]
     c.print(f"PA-MPJPE {a['pa_mpjpe_mm']} mm (visible joints {a['pa_mpjpe_visible_mm']} mm), "
-            f"body orientation {a['root_deg']} deg off ({a['facing_flipped_share']:.0%} of frames facing the wrong way), "
+            f"body orientation {a['root_deg']} deg off "
+            f"({a['facing_flipped_share']:.0%} of frames facing the wrong way), "
             f"fitted {a['fitted_share']:.0%}, per framing {json.dumps(a['fitted_share_by_framing'])}")
     if floor:
         m = s["mean_per_video"]

@@ -325,7 +325,8 @@ def test_cli_generate_batch_edit_animate(checkpoint, tmp_path):
                             "--out", str(tmp_path / "s.mp4")])
     assert r.exit_code == 0, r.output
     assert "with a smile face" in r.output and (tmp_path / "s.mp4").is_file()
-    r = runner.invoke(app, ["animate", str(tmp_path / "e.ply"), "--expression", "wink", "--out", str(tmp_path / "x.mp4")])
+    r = runner.invoke(app, ["animate", str(tmp_path / "e.ply"), "--expression", "wink",
+                            "--out", str(tmp_path / "x.mp4")])
     assert r.exit_code == 2 and "unknown expression 'wink'" in r.output, r.output
 
     # `genlca sample`: the same sampler behind the checkpoint's own command; a seed repeats its avatar.

@@ -795,8 +795,9 @@ def animate_cmd(avatar: Path = typer.Argument(..., help="Avatar .ply (genlca) or
                 motion: str = typer.Option("walk", "--motion", help="walk | wave | turn, a fits file "
                                            "(`genlca fit` output, .safetensors) or a video to take the motion from."),
                 out: Path = typer.Option(..., "--out", "-o", help="Output .mp4."),
-                expression: str = typer.Option("neutral", "--expression", help="neutral | smile | surprise | frown | "
-                                               "talk | blink: a facial expression (body models with face units: Anny)."),
+                expression: str = typer.Option("neutral", "--expression", help="neutral | smile | surprise | "
+                                               "frown | talk | blink: a facial expression (body models with face "
+                                               "units: Anny)."),
                 seconds: float = typer.Option(2.0, help="Length of a procedural motion."),
                 fps: float = typer.Option(24.0), size: int = typer.Option(384),
                 azimuth: float = typer.Option(20.0, help="Camera direction (degrees from the front)."),

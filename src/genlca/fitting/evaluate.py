@@ -68,7 +68,8 @@ def _unmeasured(frames: dict, fitted: np.ndarray) -> dict[str, np.ndarray]:
     """frame_errors' output with every error NaN: per-frame fitted flags, framing and head in view."""
     n = len(fitted)
     return {"mpjpe": np.full(n, np.nan), "pa_mpjpe": np.full(n, np.nan), "pa_mpjpe_visible": np.full(n, np.nan),
-            "reproj": np.full(n, np.nan), "root_deg": np.full(n, np.nan), "fitted": fitted, "framing": frames["framing"].numpy().astype(int),
+            "reproj": np.full(n, np.nan), "root_deg": np.full(n, np.nan), "fitted": fitted,
+            "framing": frames["framing"].numpy().astype(int),
             "head_in_view": frames["keypoints_in_frame"][:, :5].bool().any(dim=1).numpy()}
 
 

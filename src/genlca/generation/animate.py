@@ -174,8 +174,9 @@ def animate(tokens: AvatarTokens, clip: MotionClip, out: str | os.PathLike, body
     write_video(out, images, fps=max(1, round(clip.fps)))
     worst = max(excursion) if excursion else 0.0
     return {"path": str(out), "frames": len(images), "fps": clip.fps, "seconds": round(len(images) / clip.fps, 2),
-            "motion": clip.source, "expression": clip.expression_name, "max_excursion_m": round(worst, 4), "intact": worst <= INTACT_MARGIN_M}
+            "motion": clip.source, "expression": clip.expression_name, "max_excursion_m": round(worst, 4),
+            "intact": worst <= INTACT_MARGIN_M}
 
 
-__all__ = ["INTACT_MARGIN_M", "MOTIONS", "MotionClip", "animate", "fit_clip", "head_vertices", "load_clip", "posed_frames",
-           "procedural_clip", "video_clip", "with_expression"]
+__all__ = ["INTACT_MARGIN_M", "MOTIONS", "MotionClip", "animate", "fit_clip", "head_vertices", "load_clip",
+           "posed_frames", "procedural_clip", "video_clip", "with_expression"]
