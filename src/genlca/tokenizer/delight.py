@@ -29,7 +29,8 @@ alike from one side. On held-out synthetic videos (drop seed 5) the search picks
 AMBIENT_RANGE on every video (0.6, truth 0.40-0.54), and widening the range makes it pick higher
 still and lose 1.1 dB: the explained-energy score favours flat shading when the model does not fit
 (a camera that turns moves the light in the camera frame; garments carry texture). The bound acts as
-a prior; the true light would give +0.7 and +3.0 dB on the two static-camera videos.
+a prior. The true light is no cure: +0.7 and +3.0 dB on drop seed 5's static-camera videos, -2.3 dB on
+drop seed 6's (exposure, vignette and the brightest-shading-is-1 scale matter as much).
 """
 
 from __future__ import annotations
