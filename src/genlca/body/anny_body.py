@@ -193,9 +193,11 @@ class AnnyBody:
 
         return tuple(FACIAL_ACTION_LABELS)
 
+    @functools.cached_property
     def _expression_basis(self) -> tuple[Tensor, Tensor]:
-        """(E, N, 3) rest-space offsets (metres) of the N vertices some face unit moves, and their (N,) indices."""
-        basis = _face_units(tuple(self.model.base_mesh_vertex_indices.tolist()))
+        """(E, N, 3) rest-space offsets (metres) of the N vertices some face unit moves, and their (N,) indices
+        (read once per body model: parsing the target files takes seconds)."""
+        basis = _face_units(self.model.base_mesh_vertex_indices.long().cpu())
         moved = torch.nonzero(basis.norm(dim=-1).amax(0) > 0).squeeze(1)
         return basis[:, moved].to(self.device), moved.to(self.device)
 
@@ -206,7 +208,7 @@ class AnnyBody:
         if expression.shape[-1] != len(self.expression_names):
             raise ValueError(f"expression weights for {len(self.expression_names)} face units expected, "
                              f"got {expression.shape[-1]}")
-        basis, idx = self._expression_basis()
+        basis, idx = self._expression_basis
         offsets = torch.einsum("be,enk->bnk", expression.to(basis), basis)
         bones = out["bone_poses"] @ torch.linalg.inv(out["rest_bone_poses"])  # (B, bones, 4, 4)
         bi, bw = self.model.vertex_bone_indices[idx].long(), self.model.vertex_bone_weights[idx].to(basis)
@@ -227,8 +229,7 @@ class AnnyBody:
         return parts
 
 
-@functools.lru_cache(maxsize=2)  # parsing the target files takes seconds; one topology per process
-def _face_units(base_indices: tuple[int, ...]) -> Tensor:
+def _face_units(base_indices: Tensor) -> Tensor:
     """(E, V, 3) float32 offsets of Anny's face units on the vertices of a topology whose vertex v is the
     MakeHuman base-mesh vertex base_indices[v] (Anny's loader, with its decimetre -> metre, Y-up -> Z-up
     transformation)."""
@@ -239,10 +240,10 @@ def _face_units(base_indices: tuple[int, ...]) -> Tensor:
     folder = Path(get_anny_root_dir()) / "data/faceunits01/targets/faceunits"
     ids = [int(line.split()[0]) for label in FACIAL_ACTION_LABELS
            for line in (folder / f"{label}.target").read_text().splitlines() if line.strip() and line[0] != "#"]
-    count = max(max(ids), max(base_indices)) + 1
+    count = max(max(ids), int(base_indices.max())) + 1
     to_world = roma.Linear(0.1 * roma.euler_to_rotmat("X", [90], degrees=True, dtype=torch.float64))[None]
     _, units = load_facial_action_blendshapes(vertices_count=count, world_transformation=to_world)
-    return units[:, list(base_indices)].float()
+    return units[:, base_indices].float()
 
 
 def _bone_part(bone: str) -> int:
