@@ -7,6 +7,9 @@ Poses are given in a body-model-independent vocabulary (`GENERIC_JOINTS`): a dic
 name to a (B, 3, 3) rotation, applied at the joint in world-aligned axes and carried by its
 children (both Anny's `local-ref` and SMPL-X's rest frames behave this way). Rotations are
 deltas from the model's own A-pose (`a_pose()`), so procedural motions look alike on every model.
+
+Optional, where a model has named face units (Anny's 52 ARKit-named ones): `expression_names` and
+`pose(..., expression=(B, E) weights)`; callers check `getattr(body, "expression_names", ())`.
 """
 
 from __future__ import annotations
