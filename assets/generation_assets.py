@@ -6,6 +6,7 @@ import dagster as dg
 from assets.checkpoint_assets import checkpoint_folder
 from assets.preview import image_markdown
 from genlca.generation.demo import DemoRequest, demo_avatars
+from genlca.generation.expressions import EXPRESSIONS
 from genlca.generation.regions import EDIT_REGIONS
 from genlca.threads import torch_threads
 from orchestration.resources import ArtifactStore
@@ -42,6 +43,8 @@ def user_avatars(config: UserAvatarsConfig, store: ArtifactStore) -> dg.Material
     under another prompt, and the edited avatar animated."""
     if config.edit_region not in EDIT_REGIONS:
         raise dg.Failure(description=f"edit_region must be one of {EDIT_REGIONS}, got {config.edit_region!r}")
+    if config.expression not in EXPRESSIONS:
+        raise dg.Failure(description=f"expression must be one of {tuple(EXPRESSIONS)}, got {config.expression!r}")
     ckpt = checkpoint_folder(store)
     if not (ckpt / "checkpoint.json").is_file():
         raise dg.Failure(description=f"no GenLCA checkpoint at {ckpt}: materialize genlca_checkpoint first")

@@ -406,6 +406,12 @@ def test_user_avatars_asset_generates_edits_and_animates(checkpoint, tmp_path):
     for name in ("avatar.ply", "avatar.png", "edited.ply", "edit.png", "walk.mp4", "report.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text())["animation"]["expression"] == "smile"
+    bad = dg.materialize([user_avatars], resources={"store": ArtifactStore(root=str(tmp_path))},
+                         run_config={"ops": {"user_avatars": {"config": config | {"expression": "wink"}}}},
+                         raise_on_error=False)
+    assert not bad.success
+    failure = [e for e in bad.all_events if e.event_type_value == "STEP_FAILURE"][0]
+    assert "expression must be one of" in failure.event_specific_data.error.message
 
 
 def test_image_to_avatar_evaluation_on_synthetic_photos(checkpoint, tmp_path, anny, layout32):
