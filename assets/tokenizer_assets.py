@@ -26,6 +26,9 @@ class TokenizerModelConfig(dg.Config):
     resolution: int = _DATA.resolution  # UV grid R of the refiner (and so of the tokens it makes)
     refiner: str = "tiny"  # tiny | small | base
     photos_per_video: int = 0  # also train on one-frame examples (photos, `generate --image --tokenizer`)
+    loss_weight: str = "texel"  # texel | area: UV-loss weights (area: as renders show the texels)
+    render_weight: float = 0.0  # rendering loss against the frames (0: off; slower: a render per example and step)
+    render_frames: int = 4  # frames per video kept for the rendering loss
     steps: int = 100
     batch_size: int = 4
     lr: float = 2e-3
@@ -58,7 +61,9 @@ def tokenizer_model(context: dg.AssetExecutionContext, config: TokenizerModelCon
     m = train_tokenizer_on_synthetic(store.path("tokenizer", "synthetic", "x").parent, out, data,
                                      body=body_model.load(), size=config.refiner, steps=config.steps,
                                      batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                                     threads=config.torch_threads or None, photos_per_video=config.photos_per_video)
+                                     threads=config.torch_threads or None, photos_per_video=config.photos_per_video,
+                                     loss_weight=config.loss_weight, render_weight=config.render_weight,
+                                     render_frames=config.render_frames)
     unprojected, refined = m.get("val_rgb_psnr_unprojected", float("nan")), m.get("val_rgb_psnr_refined", float("nan"))
     metadata = {
         "model": dg.MetadataValue.path(str(out)),

@@ -57,6 +57,38 @@ def test_unprojection_with_true_fits_matches_ground_truth(drop, anny, layout128,
     assert float(up.confidence[many].mean()) > float(up.confidence[few].mean())
 
 
+def test_background_spill_is_taken_out_with_the_avatars_alpha():
+    """A pixel that shows 90% of the person and 10% of the wall is un-mixed back to the person's
+    colour, the wall being read from the nearest pixel outside the mask."""
+    from genlca.tokenizer.unproject import remove_background_spill
+
+    wall, person = torch.tensor([0.9, 0.8, 0.7]), torch.tensor([0.1, 0.2, 0.3])
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    mask[2:6, 2:6] = True
+    alpha = torch.where(mask, 0.9, 0.0)
+    image = torch.where(mask[..., None], 0.9 * person + 0.1 * wall, wall.expand(8, 8, 3))
+    out = remove_background_spill(image, alpha, mask)
+    assert torch.allclose(out[mask], person.expand(16, 3), atol=1e-6)
+    assert torch.equal(out[~mask], image[~mask])
+    assert torch.equal(remove_background_spill(image, alpha, torch.ones_like(mask)), image)  # no wall in view
+
+
+def test_unmixing_the_background_brings_colours_closer_to_the_truth(drop, anny, layout128):
+    """The synthetic avatar, like every avatar of ours, is ~9% translucent inside its silhouette:
+    the frames mix in the wall behind. Un-mixed, the de-lit colours are nearer the true albedo."""
+    gt, frames = _video(drop, "vid_000")
+    fit, masks = fit_from_ground_truth(gt), gt["frames"]["person_mask"]
+    truth = gt["maps"]["maps"][CHANNELS["rgb"]]
+
+    def psnr(up):
+        return float(-10 * torch.log10(((up.albedo - truth) ** 2)[:, up.seen].mean()))
+
+    mixed = unproject_video(frames, fit, anny, layout128, masks, unmix=False)
+    unmixed = unproject_video(frames, fit, anny, layout128, masks)
+    assert torch.equal(mixed.seen, unmixed.seen)
+    assert psnr(unmixed) > psnr(mixed) + 0.5, (psnr(unmixed), psnr(mixed))
+
+
 def test_one_frame_and_unfitted_frames(drop, anny, layout128):
     """A photo is a one-frame video; frames the fit does not cover add nothing."""
     gt, frames = _video(drop, "vid_000")
@@ -211,3 +243,57 @@ def test_recolor_scales_seen_colours_of_inputs_and_targets_alike():
     assert torch.equal(out["target"][0, rgb, 0, 0], out["features"][0, 0:3, 0, 0])
     assert torch.all(out["features"][0, :6, 3] == 0.5) and torch.all(out["target"][0, rgb, 3] == 0.5)  # unseen
     assert torch.equal(out["features"][:, 6:], batch["features"][:, 6:]) and torch.all(batch["features"] == 0.5)
+
+
+# ----------------------------------------------------------------------------- the rendering loss
+def test_rendering_loss_knows_the_true_avatar_from_a_wrong_one(drop, anny, layout128):
+    """Rendered in a frame's pose, camera and light, composited over the guessed background, the true
+    avatar matches the frame to about the video's noise; the template's grey does not."""
+    from genlca.tokenizer.render_loss import frame_targets, render_l1, scene_lights
+    from genlca.tokenizer.tokens import neutral_maps
+
+    gt, frames = _video(drop, "vid_000")
+    targets = frame_targets(frames, fit_from_ground_truth(gt), anny, layout128, gt["frames"]["person_mask"],
+                            scene_lights(gt), [2, 5])
+    batch = {k: v[None] for k, v in targets.items()}
+    truth = gt["maps"]["maps"].float()[None]
+    grey = neutral_maps(anny, layout128, gt["maps"]["shape"].float())[None]
+    for k in (0, 1):
+        right = float(render_l1(truth, batch, layout128.texels, torch.tensor([k])))
+        wrong = float(render_l1(grey, batch, layout128.texels, torch.tensor([k])))
+        assert right < 0.03 and wrong > 3 * right, (right, wrong)
+
+
+def test_training_with_the_rendering_loss(drop, anny, layout128, tmp_path):
+    """render_weight > 0: the refiner also learns from renders against the frames; the loss falls,
+    and it is refused without frames in the examples or with colour augmentation (which would
+    recolour the maps but not the frames)."""
+    import json
+
+    from genlca.tokenizer.train import examples_from_drop, train_refiner
+
+    examples = examples_from_drop(drop, anny, layout128, render_frames=2)
+    assert examples[0]["r_image"].shape == (2, 256, 256, 3)
+    metrics = train_refiner(examples, [], tmp_path / "m", size="tiny", steps=30, batch_size=2, lr=3e-3,
+                            progress=False, render_weight=1.0)
+    first, last = metrics["train_render_l1"][:5], metrics["train_render_l1"][-5:]
+    assert sum(last) < sum(first), metrics["train_render_l1"]
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["render_weight"] == 1.0
+    plain = examples_from_drop(drop, anny, layout128)
+    with pytest.raises(ValueError, match="render_frames"):
+        train_refiner(plain, [], tmp_path / "x", size="tiny", steps=1, progress=False, render_weight=1.0)
+    with pytest.raises(ValueError, match="augment"):
+        train_refiner(examples, [], tmp_path / "x", size="tiny", steps=1, progress=False, render_weight=1.0,
+                      augment=0.2)
+
+
+def test_area_weights_favour_what_renders_show_large():
+    """`area_weights`: mean 1 over the seen texels; a texel with twice the tangent scales weighs 4x."""
+    from genlca.tokenizer.train import area_weights
+
+    neutral = torch.zeros(1, 14, 4, 4)
+    neutral[0, 3:5] = torch.log(torch.tensor(0.01))
+    neutral[0, 3:5, 0, 0] = torch.log(torch.tensor(0.02))
+    seen = torch.ones(1, 4, 4, dtype=torch.bool)
+    w = area_weights(neutral, seen)
+    assert abs(float(w[seen].mean()) - 1) < 1e-5 and abs(float(w[0, 0, 0] / w[0, 1, 1]) - 4) < 1e-4

@@ -274,6 +274,11 @@ def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic 
                         lr: float = typer.Option(2e-3), resolution: int = typer.Option(128),
                         photos_per_video: int = typer.Option(0, help="Also train on this many one-frame examples "
                                                              "per video (photos: `generate --image`)."),
+                        loss_weight: str = typer.Option("texel", help="UV loss weights: texel (all alike) or area "
+                                                        "(as renders show them)."),
+                        render_weight: float = typer.Option(0.0, help="Weight of the rendering loss against the "
+                                                            "frames (0: off)."),
+                        render_frames: int = typer.Option(4, help="Frames per video kept for the rendering loss."),
                         seed: int = typer.Option(0)):
     """Train the tokenizer's refinement network on synthetic drops (true fits and masks)."""
     from genlca.body import load_body_model
@@ -283,11 +288,13 @@ def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic 
     body = load_body_model()
     layout = uv_layout(body, resolution)
     try:
-        train = [e for d in drops for e in examples_from_drop(d, body, layout, True, photos_per_video)]
+        frames = render_frames if render_weight else 0
+        train = [e for d in drops for e in examples_from_drop(d, body, layout, True, photos_per_video, frames)]
         held = [e for d in val for e in examples_from_drop(d, body, layout, progress=True)]
         m = train_refiner(train, held, out, size=size, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                          loss_weight=loss_weight, render_weight=render_weight,
                           extra_config={"body_model": body.name, "train_drops": [str(d) for d in drops],
-                                        "photos_per_video": photos_per_video})
+                                        "photos_per_video": photos_per_video, "render_frames": frames})
     except (ValueError, FileNotFoundError) as e:
         _fail(str(e))
     t = Table("metric", "value", title=f"tokenizer -> {out}")

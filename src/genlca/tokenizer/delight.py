@@ -92,9 +92,10 @@ def fibonacci_sphere(n: int) -> Tensor:
     return torch.stack([r * torch.cos(phi), r * torch.sin(phi), z], dim=1)
 
 
-def shading(normals: Tensor, direction: Tensor, ambient: Tensor) -> Tensor:
-    """(N, 3) unit normals, (D, 3) directions, (A,) ambient shares -> (N, D, A) shading."""
-    up = torch.tensor(UP, dtype=normals.dtype)
+def shading(normals: Tensor, direction: Tensor, ambient: Tensor, up: Tensor | None = None) -> Tensor:
+    """(N, 3) unit normals, (D, 3) directions, (A,) ambient shares -> (N, D, A) shading; `up` (3,): the
+    world's up in the normals' frame (default UP: an upright camera)."""
+    up = torch.tensor(UP, dtype=normals.dtype) if up is None else up.to(normals.dtype)
     sky = 0.75 + 0.25 * (0.5 + 0.5 * normals @ up)
     lam = (normals @ direction.T.to(normals.dtype)).clamp(min=0)
     return ambient.to(normals.dtype) * sky[:, None, None] + (1 - ambient.to(normals.dtype)) * lam[:, :, None]

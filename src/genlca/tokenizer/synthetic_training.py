@@ -79,9 +79,12 @@ def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | 
                                  data: SyntheticTrainingData = SyntheticTrainingData(), body: BodyModel | None = None,
                                  size: str = "tiny", steps: int = 100, batch_size: int = 4, lr: float = 2e-3,
                                  seed: int = 0, threads: int | None = None, progress: bool = False,
-                                 photos_per_video: int = 0) -> dict:
+                                 photos_per_video: int = 0, loss_weight: str = "texel", render_weight: float = 0.0,
+                                 render_frames: int = 4) -> dict:
     """Make/reuse the synthetic drops, train a refiner on them, write MODEL_DIR. Returns the
-    metrics of `train_refiner` plus 'drops' (paths) and 'reused' (which drops already existed)."""
+    metrics of `train_refiner` plus 'drops' (paths) and 'reused' (which drops already existed).
+    loss_weight, render_weight: `train.train_refiner`'s; render_frames: frames per video kept for
+    the rendering loss (when render_weight > 0)."""
     from genlca.body import load_body_model
     from genlca.body.uv_layout import uv_layout
     from genlca.tokenizer.train import examples_from_drop, train_refiner
@@ -90,13 +93,14 @@ def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | 
         drops = training_drops(data_root, data, progress=progress)
         body = body or load_body_model()
         layout = uv_layout(body, data.resolution)
-        train = examples_from_drop(drops["train"], body, layout, progress, photos_per_video)
+        frames = render_frames if render_weight else 0
+        train = examples_from_drop(drops["train"], body, layout, progress, photos_per_video, frames)
         val = examples_from_drop(drops["val"], body, layout, progress=progress)
         metrics = train_refiner(train, val, model_dir, size=size, steps=steps, batch_size=batch_size, lr=lr,
-                                seed=seed, progress=progress,
+                                seed=seed, progress=progress, loss_weight=loss_weight, render_weight=render_weight,
                                 extra_config={"body_model": body.name, "synthetic_data": asdict(data),
                                               "train_drops": [str(drops["train"])],
-                                              "photos_per_video": photos_per_video})
+                                              "photos_per_video": photos_per_video, "render_frames": frames})
     return metrics | {"drops": {k: str(drops[k]) for k in ("train", "val")}, "reused": drops["reused"]}
 
 

@@ -28,6 +28,7 @@ from genlca.body.protocol import BodyModel
 from genlca.body.uv_layout import UVLayout
 from genlca.io_utils import atomic_path
 from genlca.tokenizer.refine import FEATURES, Refiner, Refiner_models
+from genlca.tokenizer.render_loss import RENDER_KEYS, render_l1
 from genlca.tokenizer.tokens import neutral_maps, template_features, texel_features
 from genlca.tokenizer.unproject import unproject_video
 
@@ -35,16 +36,20 @@ MODEL_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "met
 
 
 def examples_from_drop(drop_dir: str | os.PathLike, body: BodyModel, layout: UVLayout,
-                       progress: bool = False, photos_per_video: int = 0) -> list[dict[str, Tensor]]:
+                       progress: bool = False, photos_per_video: int = 0,
+                       render_frames: int = 0) -> list[dict[str, Tensor]]:
     """One training example per video of a synthetic drop, unprojected through its true fit
     and true person masks (fitting errors are measured by the fitting stage, not learned here),
     plus `photos_per_video` one-frame examples per video (frames evenly spaced through it): a
-    photo is tokenized as a one-frame video, whose colours and light come from one view only."""
+    photo is tokenized as a one-frame video, whose colours and light come from one view only.
+    `render_frames` > 0: each example also carries that many of its frames for the rendering loss
+    (`render_loss.frame_targets`, lit by the scene's true light; a photo's one frame repeated)."""
     from tqdm import tqdm
 
     from genlca.data.synth import load_ground_truth
     from genlca.data.video import read_video
     from genlca.fitting.evaluate import fit_from_ground_truth
+    from genlca.tokenizer.render_loss import frame_targets, scene_lights
 
     drop_dir = Path(drop_dir)
     names = sorted(p.name for p in (drop_dir / "ground_truth").iterdir() if (p / "maps.safetensors").is_file())
@@ -64,15 +69,33 @@ def examples_from_drop(drop_dir: str | os.PathLike, body: BodyModel, layout: UVL
         for f, label in picks:
             up = (unproject_video(frames, fit, body, layout, masks) if f is None else
                   unproject_video([frames[f]], fit.frame(f), body, layout, masks[f:f + 1]))
-            out.append(common | {"features": texel_features(up, template), "seen": up.seen, "name": label,
-                                 "photo": f is not None})
+            example = common | {"features": texel_features(up, template), "seen": up.seen, "name": label,
+                                "photo": f is not None}
+            if render_frames:
+                shown = ([int((k + 0.5) * len(frames) / render_frames) for k in range(render_frames)] if f is None
+                         else [f] * render_frames)
+                example |= frame_targets(frames, fit, body, layout, masks, scene_lights(gt), shown)
+            out.append(example)
     return out
 
 
-def masked_l1(pred: Tensor, target: Tensor, seen: Tensor) -> Tensor:
-    """Mean absolute error over seen texels and all channels; (B, C, R, R), (B, R, R)."""
-    w = seen[:, None].float().expand_as(pred)
+def masked_l1(pred: Tensor, target: Tensor, seen: Tensor, weight: Tensor | None = None) -> Tensor:
+    """Mean absolute error over seen texels and all channels; (B, C, R, R), (B, R, R), optional
+    per-texel weights (B, R, R)."""
+    w = seen.float() if weight is None else seen.float() * weight
+    w = w[:, None].expand_as(pred)
     return ((pred - target).abs() * w).sum() / w.sum().clamp(min=1.0)
+
+
+def area_weights(neutral: Tensor, seen: Tensor) -> Tensor:
+    """(B, R, R) each texel's share of the body's surface (the product of its template Gaussian's two
+    tangent scales), normalised to mean 1 over the seen texels of each example. A renderer gives a
+    texel pixels in proportion to its area, so this weights the loss as the renders are judged;
+    the head's texels are dense on the UV grid and small on the body."""
+    area = torch.exp(neutral[:, CHANNELS["log_scale"].start] + neutral[:, CHANNELS["log_scale"].start + 1])
+    s = seen.float()
+    mean = (area * s).sum(dim=(1, 2)) / s.sum(dim=(1, 2)).clamp(min=1.0)
+    return area / mean.clamp(min=1e-12)[:, None, None]
 
 
 def rgb_psnr(pred: Tensor, target: Tensor, seen: Tensor) -> float:
@@ -100,7 +123,11 @@ def recolor(batch: dict[str, Tensor], gain: Tensor) -> dict[str, Tensor]:
     return batch | {"features": features, "target": target}
 
 
-def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0):
+LOSS_WEIGHTS = ("texel", "area")
+
+
+def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0, loss_weight: str = "texel",
+            render_weight: float = 0.0):
     import lightning as L
 
     class RefinerModule(L.LightningModule):
@@ -108,15 +135,24 @@ def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0):
             super().__init__()
             self.model = model
             self.losses: list[float] = []
+            self.render_losses: list[float] = []
 
         def training_step(self, batch, _):
             if augment:
                 gain = 1 + augment * (2 * torch.rand(batch["features"].shape[0], 3, device=self.device) - 1)
                 batch = recolor(batch, gain)
             pred = self.model(batch["features"], batch["neutral"])
-            loss = masked_l1(pred, batch["target"], batch["seen"])
+            weight = area_weights(batch["neutral"], batch["seen"]) if loss_weight == "area" else None
+            loss = masked_l1(pred, batch["target"], batch["seen"], weight)
             self.log("train/l1", loss, prog_bar=True)
             self.losses.append(float(loss.detach()))
+            if render_weight:
+                k = torch.randint(batch["r_image"].shape[1], (pred.shape[0],))  # one stored frame per example
+                chart = torch.nonzero(batch["features"][0, FEATURES.index("chart")].flatten() > 0.5).squeeze(1)
+                rendered = render_l1(pred, batch, chart, k)
+                self.log("train/render_l1", rendered, prog_bar=True)
+                self.render_losses.append(float(rendered.detach()))
+                loss = loss + render_weight * rendered
             return loss
 
         def configure_optimizers(self):
@@ -130,9 +166,12 @@ def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0):
 def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike, size: str = "small",
                   steps: int = 300, batch_size: int = 4, lr: float = 2e-3, seed: int = 0,
                   accelerator: str = "auto", progress: bool = True, extra_config: dict | None = None,
-                  augment: float = 0.0) -> dict:
+                  augment: float = 0.0, loss_weight: str = "texel", render_weight: float = 0.0) -> dict:
     """Train a `Refiner_models[size]` and write the tokenizer model folder; returns its metrics.
-    `augment`: per-video colour gains drawn from 1 +- augment (`recolor`); 0 = off."""
+    `augment`: per-video colour gains drawn from 1 +- augment (`recolor`); 0 = off. `loss_weight`:
+    "texel" (every seen texel alike) or "area" (`area_weights`: as renders judge them).
+    `render_weight` > 0 adds the rendering loss against the examples' frames (`render_loss.render_l1`;
+    the examples must carry them: `examples_from_drop(render_frames=...)`)."""
     import lightning as L
     from safetensors.torch import save_file
 
@@ -140,10 +179,16 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
         raise ValueError(f"unknown refiner size {size!r}; choose one of {', '.join(Refiner_models)}")
     if not train:
         raise ValueError("no training examples")
+    if loss_weight not in LOSS_WEIGHTS:
+        raise ValueError(f"unknown loss weight {loss_weight!r}; choose one of {', '.join(LOSS_WEIGHTS)}")
+    if render_weight and augment:
+        raise ValueError("augment recolours the maps but not the frames: it cannot go with render_weight")
+    if render_weight and not all(k in e for e in train for k in RENDER_KEYS):
+        raise ValueError("render_weight > 0 needs examples with frames (examples_from_drop(render_frames=...))")
     L.seed_everything(seed, verbose=False)
     t0 = time.time()
     model = Refiner_models[size]()
-    module = _module(model, lr, steps, augment)
+    module = _module(model, lr, steps, augment, loss_weight, render_weight)
     data = [{k: v for k, v in e.items() if isinstance(v, Tensor)} for e in train]  # the loader stacks tensors only
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch_size, len(data)), shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))
@@ -156,12 +201,15 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
                "seconds": round(time.time() - t0, 1),
                "train_l1_first": module.losses[0], "train_l1_last": module.losses[-1],
                "train_l1": [round(x, 5) for x in module.losses]}
+    if module.render_losses:
+        metrics |= {"train_render_l1_first": module.render_losses[0], "train_render_l1_last": module.render_losses[-1],
+                    "train_render_l1": [round(x, 5) for x in module.render_losses]}
     if val:
         metrics |= evaluate_refiner(model, val)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     config = {"size": size, **model.config, "features": list(FEATURES), "resolution": int(train[0]["target"].shape[-1]),
-              **(extra_config or {})}
+              "loss_weight": loss_weight, "render_weight": render_weight, **(extra_config or {})}
     with atomic_path(out_dir / MODEL_FILE) as tmp:
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp))
     for name, obj in ((CONFIG_FILE, config), (METRICS_FILE, metrics)):

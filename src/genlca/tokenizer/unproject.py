@@ -17,6 +17,15 @@ angle) (grazing views smear colours across the surface), so:
   (`tokenizer.delight`: one light per video or photo, fitted to how colour changes over each garment),
   the mean shading each texel was seen under, and the light.
 
+Background spill: the avatar's Gaussians are not fully opaque (template opacity 0.95, about 0.91
+of alpha inside the silhouette), so a render of the avatar over a background shows ~9% of it. Where a
+person mask is given, each frame is first un-mixed with the avatar's own alpha at the fitted pose
+(`remove_background_spill`): colour = (frame - (1 - alpha) background) / alpha, the background taken
+from the nearest pixel outside the mask. The tokens' colours are then those that, splatted over the
+frame's background, give the frame back. On synthetic drops (true fits, drop seed 5) this lifts the
+de-lit albedo's colour PSNR by 0.7-2.1 dB per video: a dark garment before a bright wall read
+several shades too light.
+
 A photo is a one-frame video. The fit's mesh is only as good as the fit: the person mask keeps
 background colours off texels that the fit places just outside the person.
 """
@@ -31,7 +40,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from genlca.avatar import scatter_texels, texel_frames
+from genlca.avatar import gaussians_from_texels, scatter_texels, template_avatar, texel_frames
 from genlca.body.protocol import BodyModel
 from genlca.body.uv_layout import UVLayout
 from genlca.fitting.fit import fitted_vertices
@@ -60,6 +69,39 @@ class Unprojection:
         return self.count > 0
 
 
+MIN_ALPHA = 0.5  # un-mixing divides by alpha: the silhouette's soft edge would blow up
+
+
+def remove_background_spill(image: Tensor, alpha: Tensor, mask: Tensor) -> Tensor:
+    """(H, W, 3) float image with the background un-mixed inside `mask` (H, W) bool, given the avatar's
+    rendered alpha (H, W): (image - (1 - alpha) * background) / alpha, the background being the
+    colour of the nearest pixel outside the mask (hand-written: a two-line matting model, no library
+    needed). Without any pixel outside the mask the image is returned as it is."""
+    m = mask.bool()
+    if bool(m.all()) or not bool(m.any()):
+        return image
+    background = nearest_background(image, m)
+    a = alpha.clamp(min=MIN_ALPHA)[..., None]
+    return torch.where(m[..., None], (image - (1 - a) * background) / a, image).clamp(0, 1)
+
+
+def nearest_background(image: Tensor, mask: Tensor) -> Tensor:
+    """(H, W, C): the image with every pixel inside `mask` (H, W) bool (not all of it) replaced by the
+    nearest pixel outside: a guess of the background behind the person."""
+    from scipy.ndimage import distance_transform_edt
+
+    _, (ii, jj) = distance_transform_edt(mask.bool().numpy(), return_indices=True)
+    return image[torch.from_numpy(ii), torch.from_numpy(jj)]
+
+
+def avatar_alpha(values: Tensor, anchors: Tensor, tframes: Tensor, cam, width: int, height: int) -> Tensor:
+    """(H, W) alpha of the avatar's Gaussians (texel values (N, 14)) posed at anchors/face frames."""
+    from genlca.render.renderer import render
+
+    g = gaussians_from_texels(values, anchors, tframes)
+    return render(g, cam, width, height, background=(0.0, 0.0, 0.0), backend="torch").alpha
+
+
 def sample_colors(image: Tensor, uv: Tensor) -> Tensor:
     """Bilinear colours (N, 3) of an (H, W, 3) float image at pixel coordinates (N, 2) (pixel
     centres at +0.5, as everywhere in the project)."""
@@ -72,9 +114,10 @@ def sample_colors(image: Tensor, uv: Tensor) -> Tensor:
 
 @torch.no_grad()
 def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel, layout: UVLayout,
-                    masks: Tensor | None = None, progress: bool = False) -> Unprojection:
+                    masks: Tensor | None = None, progress: bool = False, unmix: bool = True) -> Unprojection:
     """Aggregate the colours of a video's frames ((H, W, 3) uint8, in order) onto the UV grid
-    through its fit; `masks` (F, H, W) bool person masks (e.g. the detections'), or None."""
+    through its fit; `masks` (F, H, W) bool person masks (e.g. the detections'), or None; `unmix`:
+    take the background spill out of the frames first (`remove_background_spill`; needs masks)."""
     if fit.body_model != body.name:
         raise ValueError(f"the fit is of body model {fit.body_model!r}, not {body.name!r}")
     cam = camera_of(fit)
@@ -86,6 +129,8 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
     used = 0
     fitted = fit.fitted.bool()
     pending: list[tuple[int, np.ndarray]] = []
+    # The geometry the tokens will have (the template's): its alpha un-mixes the background.
+    geometry = template_avatar(body, layout, fit.shape.float()).texel_values(layout) if unmix and masks is not None else None
 
     def flush():
         nonlocal used
@@ -99,7 +144,11 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
             view = anchors[k] / anchors[k].norm(dim=-1, keepdim=True).clamp(min=1e-6)  # camera at the origin
             weight = vis.float() * (-(view * normals).sum(dim=-1)).clamp(min=0)
             uv, _ = cam.project(anchors[k])
-            colors = sample_colors(torch.from_numpy(image).float() / 255.0, uv)
+            pixels = torch.from_numpy(image).float() / 255.0
+            if geometry is not None:
+                alpha = avatar_alpha(geometry, anchors[k], tframes[k], cam, pixels.shape[1], pixels.shape[0])
+                pixels = remove_background_spill(pixels, alpha, masks[t])
+            colors = sample_colors(pixels, uv)
             w_sum.add_(weight)
             c_sum.add_(weight[:, None] * colors)
             count.add_(vis.int())
@@ -128,4 +177,5 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
                         shading=scatter_texels(layout, shading[:, None], 1.0)[0], light=light)
 
 
-__all__ = ["NEUTRAL_RGB", "Unprojection", "sample_colors", "unproject_video"]
+__all__ = ["MIN_ALPHA", "NEUTRAL_RGB", "Unprojection", "avatar_alpha", "nearest_background", "remove_background_spill",
+           "sample_colors", "unproject_video"]
