@@ -130,7 +130,9 @@ def unproject_video(frames: Iterable[np.ndarray], fit: BodyFit, body: BodyModel,
     fitted = fit.fitted.bool()
     pending: list[tuple[int, np.ndarray]] = []
     # The geometry the tokens will have (the template's): its alpha un-mixes the background.
-    geometry = template_avatar(body, layout, fit.shape.float()).texel_values(layout) if unmix and masks is not None else None
+    geometry = None
+    if unmix and masks is not None:
+        geometry = template_avatar(body, layout, fit.shape.float()).texel_values(layout)
 
     def flush():
         nonlocal used
