@@ -16,10 +16,11 @@ some of the other bled into it. The profile follows how the tokens were made (`l
 DELIT for the de-lit unprojection alone, ALBEDO for a refiner's tokens.
 
 Measured with true fits on 20 held-out synthetic videos (drops seed 9, mixed, and seed 5; tokens without a
-refiner, DELIT): 88.1% of colour words right (89/101; skin tones 60-70%: they differ mostly in lightness,
-which the unknown gain blurs; garments 93-100%). The same videos with the earlier light (first-order
-harmonics fitted per texel as the body turns, and its profile): 90.1% (91/101). That light scored 92.6% on
-62 other held-out videos (300/324), a small refiner's tokens (ALBEDO, 16 videos) 83%.
+refiner, DELIT), since the frames are un-mixed from their background (`tokenizer.unproject`): 94.1% of
+colour words right (95/101; skin 17/20, hair 14/16, garments 64/65); on drops seed 6 and 10, which chose
+the profile, 94.3% (99/105). Before the un-mixing: 88.1% (89/101; skin tones 60-70%: a dark wall or a
+bright one shifted their lightness, which is most of what tells them apart). The earlier light
+(first-order harmonics fitted per texel as the body turns, and its profile): 90.1% (91/101).
 """
 
 from __future__ import annotations

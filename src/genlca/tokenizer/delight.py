@@ -23,7 +23,8 @@ Measured, render PSNR of the seen texels against the true avatar (true fits):
 - 12 synthetic photos (`genlca evaluate image-to-avatar`): colours as seen 13.5 dB, de-lit 17.45 dB;
   the true colours on the same texels 22.5-26.9 dB.
 - 8 synthetic videos (drops seed 5 and 6, 24 frames at 256²): 14.2 dB as seen, 18.8 dB de-lit (the
-  first-order spherical-harmonics light fitted per texel as the body turns, used before: 16.9 dB).
+  first-order spherical-harmonics light fitted per texel as the body turns, used before: 16.9 dB);
+  19.5 dB de-lit from frames un-mixed from their background (`tokenizer.unproject`).
 The ambient share is the weak part: a dark garment in shade and a light one in brighter shade look
 alike from one side. On held-out synthetic videos (drop seed 5) the search picks the top of
 AMBIENT_RANGE on every video (0.6, truth 0.40-0.54), and widening the range makes it pick higher
