@@ -84,7 +84,7 @@ def render_frame(values: Tensor, anchors: Tensor, tframes: Tensor, K: Tensor, li
     shade = shading(tframes[:, :, 2], light[None, 1:], light[:1], up)[:, 0, 0]
     g.colors = (values[:, CHANNELS["rgb"]].clamp(0, 1) * shade[:, None]).clamp(0, 1)
     h, w = vignette.shape
-    out = render(g, Camera(torch.eye(4), K, w, h), background=(0.0, 0.0, 0.0), backend="torch")
+    out = render(g, Camera(torch.eye(4), K, w, h), background=(0.0, 0.0, 0.0))  # gsplat on CUDA
     return out.rgb * gain * vignette[..., None], out.alpha
 
 

@@ -7,7 +7,8 @@
 An example is one video: the network's input features (`tokens.texel_features` of its
 unprojection), the neutral maps (template geometry), the ground-truth maps and the texels some
 frame saw. The loss is L1 against the ground truth on seen texels only (unseen texels are never
-the tokenizer's to fill). Written files: `model.safetensors`, `config.json` (size, features,
+the tokenizer's to fill), every texel alike or weighted by its area on the body (`area_weights`),
+plus, optionally, a rendering loss against some of the video's frames (`render_loss`). Written files: `model.safetensors`, `config.json` (size, features,
 resolution, body model), `metrics.json` (per-step losses; colour PSNR on the validation videos
 of the raw unprojection and of the refined maps, on seen texels). Lightning runs the loop.
 """
