@@ -27,7 +27,7 @@ class TokenizerModelConfig(dg.Config):
     refiner: str = "tiny"  # tiny | small | base
     photos_per_video: int = 0  # also train on one-frame examples (photos, `generate --image --tokenizer`)
     loss_weight: str = "texel"  # texel | area: UV-loss weights (area: as renders show the texels)
-    render_weight: float = 0.0  # rendering loss against the frames (0: off; slower: a render per example and step)
+    render_weight: float = 0.0  # rendering loss against the frames: 1.0 for real use (+0.4 dB, 1.3x the time); 0: off
     render_frames: int = 4  # frames per video kept for the rendering loss
     steps: int = 100
     batch_size: int = 4

@@ -84,6 +84,7 @@ def test_fit_then_evaluate_fitting(tmp_path):
                             "--steps", "5", "--batch-size", "1"])
     assert r.exit_code == 0, r.output
     assert {p.name for p in model.iterdir()} == {"model.safetensors", "config.json", "metrics.json"}
+    assert json.loads((model / "config.json").read_text())["render_weight"] == 1.0  # the rendering loss is on
     r = runner.invoke(app, ["tokenize", str(drop), "--fits", str(fits), "--out", str(tok), "--tokenizer", str(model)])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["evaluate", "tokenizer", "--drop", str(drop), "--tokens", str(tok), "--json", str(tj)])

@@ -276,8 +276,8 @@ def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic 
                                                              "per video (photos: `generate --image`)."),
                         loss_weight: str = typer.Option("texel", help="UV loss weights: texel (all alike) or area "
                                                         "(as renders show them)."),
-                        render_weight: float = typer.Option(0.0, help="Weight of the rendering loss against the "
-                                                            "frames (0: off)."),
+                        render_weight: float = typer.Option(1.0, help="Weight of the rendering loss against the "
+                                                            "frames (0: off; on: +0.4 dB, 1.3x the time)."),
                         render_frames: int = typer.Option(4, help="Frames per video kept for the rendering loss."),
                         seed: int = typer.Option(0)):
     """Train the tokenizer's refinement network on synthetic drops (true fits and masks)."""
