@@ -285,6 +285,8 @@ def test_training_with_the_rendering_loss(drop, anny, layout128, tmp_path):
     with pytest.raises(ValueError, match="augment"):
         train_refiner(examples, [], tmp_path / "x", size="tiny", steps=1, progress=False, render_weight=1.0,
                       augment=0.2)
+    with pytest.raises(ValueError, match="loss weight 'pixel'"):
+        train_refiner(examples, [], tmp_path / "x", size="tiny", steps=1, progress=False, loss_weight="pixel")
 
 
 def test_area_weights_favour_what_renders_show_large():

@@ -283,11 +283,12 @@ def train_tokenizer_cmd(drops: list[Path] = typer.Argument(..., help="Synthetic 
     """Train the tokenizer's refinement network on synthetic drops (true fits and masks)."""
     from genlca.body import load_body_model
     from genlca.body.uv_layout import uv_layout
-    from genlca.tokenizer.train import examples_from_drop, train_refiner
+    from genlca.tokenizer.train import check_loss_options, examples_from_drop, train_refiner
 
     body = load_body_model()
     layout = uv_layout(body, resolution)
     try:
+        check_loss_options(loss_weight, render_weight)
         frames = render_frames if render_weight else 0
         train = [e for d in drops for e in examples_from_drop(d, body, layout, True, photos_per_video, frames)]
         held = [e for d in val for e in examples_from_drop(d, body, layout, progress=True)]

@@ -87,8 +87,9 @@ def train_tokenizer_on_synthetic(data_root: str | os.PathLike, model_dir: str | 
     the rendering loss (when render_weight > 0)."""
     from genlca.body import load_body_model
     from genlca.body.uv_layout import uv_layout
-    from genlca.tokenizer.train import examples_from_drop, train_refiner
+    from genlca.tokenizer.train import check_loss_options, examples_from_drop, train_refiner
 
+    check_loss_options(loss_weight, render_weight)  # before drops are made
     with torch_threads(threads):
         drops = training_drops(data_root, data, progress=progress)
         body = body or load_body_model()

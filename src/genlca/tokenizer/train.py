@@ -127,6 +127,16 @@ def recolor(batch: dict[str, Tensor], gain: Tensor) -> dict[str, Tensor]:
 LOSS_WEIGHTS = ("texel", "area")
 
 
+def check_loss_options(loss_weight: str = "texel", render_weight: float = 0.0, augment: float = 0.0) -> None:
+    """ValueError for loss options `train_refiner` refuses; callers check before the slow example building."""
+    if loss_weight not in LOSS_WEIGHTS:
+        raise ValueError(f"unknown loss weight {loss_weight!r}; choose one of {', '.join(LOSS_WEIGHTS)}")
+    if render_weight < 0:
+        raise ValueError(f"render_weight must be >= 0, got {render_weight}")
+    if render_weight and augment:
+        raise ValueError("augment recolours the maps but not the frames: it cannot go with render_weight")
+
+
 def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0, loss_weight: str = "texel",
             render_weight: float = 0.0):
     import lightning as L
@@ -180,10 +190,7 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
         raise ValueError(f"unknown refiner size {size!r}; choose one of {', '.join(Refiner_models)}")
     if not train:
         raise ValueError("no training examples")
-    if loss_weight not in LOSS_WEIGHTS:
-        raise ValueError(f"unknown loss weight {loss_weight!r}; choose one of {', '.join(LOSS_WEIGHTS)}")
-    if render_weight and augment:
-        raise ValueError("augment recolours the maps but not the frames: it cannot go with render_weight")
+    check_loss_options(loss_weight, render_weight, augment)
     if render_weight and not all(k in e for e in train for k in RENDER_KEYS):
         raise ValueError("render_weight > 0 needs examples with frames (examples_from_drop(render_frames=...))")
     L.seed_everything(seed, verbose=False)
@@ -247,4 +254,5 @@ def load_refiner(model_dir: str | os.PathLike) -> Refiner:
     return model.eval()
 
 
-__all__ = ["evaluate_refiner", "examples_from_drop", "load_refiner", "masked_l1", "rgb_psnr", "train_refiner"]
+__all__ = ["LOSS_WEIGHTS", "area_weights", "check_loss_options", "evaluate_refiner", "examples_from_drop", "load_refiner",
+           "masked_l1", "recolor", "rgb_psnr", "train_refiner"]
