@@ -2,7 +2,9 @@
 
 On a synthetic drop (made here, or `--drop DIR`), per video with its true fit and masks:
 
-  unproject   pose the template per frame, texel visibility (z-buffer), colour sampling
+  unproject   pose the template per frame, texel visibility (z-buffer), colour sampling, with the
+              frames un-mixed from their background (a render of the avatar's alpha per frame), and
+              side by side without the un-mixing (`unproject_video(unmix=False)`): its cost
   refine      one forward pass of the refinement network per video (each size asked for)
 
 Reported: frames per second and frames per CPU-second of this process (= per core) for the
@@ -58,9 +60,12 @@ def bench(drop: Path, sizes: list[str], repeats: int) -> dict:
         frames = read_video(drop / "videos" / f"{gt_dir.name}.mp4")
         fit = fit_from_ground_truth(gt)
         c0 = _clock()
-        up = unproject_video(frames, fit, body, layout, gt["frames"]["person_mask"])
+        unproject_video(frames, fit, body, layout, gt["frames"]["person_mask"], unmix=False)
         c1 = _clock()
-        rows.append({"video": gt_dir.name, "frames": len(frames), **_rates(c0, c1, len(frames))})
+        up = unproject_video(frames, fit, body, layout, gt["frames"]["person_mask"])
+        c2 = _clock()
+        rows.append({"video": gt_dir.name, "frames": len(frames), **_rates(c1, c2, len(frames)),
+                     "without_unmixing": _rates(c0, c1, len(frames))})
         shape = gt["maps"]["shape"]
         inputs.append((texel_features(up, template_features(body, layout, shape)), neutral_maps(body, layout, shape)))
     feats = torch.stack([f for f, _ in inputs])
@@ -84,6 +89,9 @@ def bench(drop: Path, sizes: list[str], repeats: int) -> dict:
             "videos": len(rows), "frames_per_video": rows[0]["frames"] if rows else 0,
             "unproject_fps": statistics.median(r["per_second"] for r in rows),
             "unproject_fps_per_core": statistics.median(r["per_core_second"] for r in rows if r["per_core_second"]),
+            "unproject_fps_without_unmixing": statistics.median(r["without_unmixing"]["per_second"] for r in rows),
+            "unproject_fps_per_core_without_unmixing": statistics.median(
+                r["without_unmixing"]["per_core_second"] for r in rows if r["without_unmixing"]["per_core_second"]),
         },
         "refiner": nets,
         "threads": torch.get_num_threads(),
@@ -100,6 +108,8 @@ def print_table(result: dict) -> None:
     busy = max((r["others_busy_cores"] or 0) for r in result["unproject"])
     t.add_row(f"unproject ({s['frames_per_video']} frames/video)", "frames", f"{s['unproject_fps']:.1f}",
               f"{s['unproject_fps_per_core']:.1f}", f"{busy:.1f}")
+    t.add_row("  the same without un-mixing", "frames", f"{s['unproject_fps_without_unmixing']:.1f}",
+              f"{s['unproject_fps_per_core_without_unmixing']:.1f}", "")
     for size, r in result["refiner"].items():
         t.add_row(f"refiner {size} ({r['parameters'] / 1e6:.2f} M)", "videos", f"{r['per_second']:.1f}",
                   str(r["per_core_second"]), str(r["others_busy_cores"]))
