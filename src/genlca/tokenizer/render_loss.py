@@ -36,23 +36,19 @@ RENDER_KEYS = ("r_anchors", "r_frames", "r_image", "r_background", "r_mask", "r_
                "r_K")
 
 
-def vignette_map(height: int, width: int, strength: float) -> Tensor:
-    """(H, W) the synthetic sensor's vignette (`genlca.data.synth.scenes.sensor`)."""
-    j, i = torch.meshgrid(torch.linspace(-1, 1, width), torch.linspace(-1, 1, height), indexing="xy")
-    return 1 - strength * (i**2 + j**2) / 2
-
-
 def scene_lights(gt: dict) -> dict[str, Tensor]:
     """Per frame of a synthetic video (`load_ground_truth`): 'light' (F, 4) ambient share and the
     direction towards the sun in the camera frame, 'up' (F, 3) the world's up in the camera frame,
     'gain' (F,) exposure, 'vignette' (H, W)."""
+    from genlca.data.synth.scenes import vignette
+
     scene, size = gt["subject"]["scene"], int(gt["subject"]["size"])
     rot = gt["frames"]["viewmat"][:, :3, :3].float()  # world -> camera
     sun = torch.nn.functional.normalize(torch.tensor(scene["light_dir"], dtype=torch.float32), dim=0)
     n = rot.shape[0]
     light = torch.cat([torch.full((n, 1), float(scene["ambient"])), rot @ sun], dim=1)
     return {"light": light, "up": rot[:, :, 2], "gain": torch.full((n,), float(scene["exposure"])),
-            "vignette": vignette_map(size, size, float(scene["vignette"]))}
+            "vignette": torch.from_numpy(vignette(size, size, float(scene["vignette"]))).float()}
 
 
 @torch.no_grad()
@@ -106,4 +102,4 @@ def render_l1(maps: Tensor, batch: dict[str, Tensor], texels: Tensor, k: Tensor)
     return total / max(pixels, 1)
 
 
-__all__ = ["EDGE_PX", "RENDER_KEYS", "frame_targets", "render_frame", "render_l1", "scene_lights", "vignette_map"]
+__all__ = ["EDGE_PX", "RENDER_KEYS", "frame_targets", "render_frame", "render_l1", "scene_lights"]

@@ -138,7 +138,7 @@ def check_loss_options(loss_weight: str = "texel", render_weight: float = 0.0, a
 
 
 def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0, loss_weight: str = "texel",
-            render_weight: float = 0.0):
+            render_weight: float = 0.0, texels: Tensor | None = None):
     import lightning as L
 
     class RefinerModule(L.LightningModule):
@@ -159,8 +159,7 @@ def _module(model: Refiner, lr: float, steps: int, augment: float = 0.0, loss_we
             self.losses.append(float(loss.detach()))
             if render_weight:
                 k = torch.randint(batch["r_image"].shape[1], (pred.shape[0],))  # one stored frame per example
-                chart = torch.nonzero(batch["features"][0, FEATURES.index("chart")].flatten() > 0.5).squeeze(1)
-                rendered = render_l1(pred, batch, chart, k)
+                rendered = render_l1(pred, batch, texels.to(pred.device), k)
                 self.log("train/render_l1", rendered, prog_bar=True)
                 self.render_losses.append(float(rendered.detach()))
                 loss = loss + render_weight * rendered
@@ -196,7 +195,9 @@ def train_refiner(train: list[dict], val: list[dict], out_dir: str | os.PathLike
     L.seed_everything(seed, verbose=False)
     t0 = time.time()
     model = Refiner_models[size]()
-    module = _module(model, lr, steps, augment, loss_weight, render_weight)
+    # The Gaussians' texels (in-chart, row-major: `UVLayout.texels`), read once from the chart feature.
+    texels = torch.nonzero(train[0]["features"][FEATURES.index("chart")].flatten() > 0.5).squeeze(1)
+    module = _module(model, lr, steps, augment, loss_weight, render_weight, texels)
     data = [{k: v for k, v in e.items() if isinstance(v, Tensor)} for e in train]  # the loader stacks tensors only
     loader = torch.utils.data.DataLoader(data, batch_size=min(batch_size, len(data)), shuffle=True, drop_last=True,
                                          generator=torch.Generator().manual_seed(seed))

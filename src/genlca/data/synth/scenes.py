@@ -293,11 +293,15 @@ def shade_colors(albedo: torch.Tensor, normals: torch.Tensor, light_dir, ambient
     return (albedo * k[:, None]).clamp(0, 1)
 
 
+def vignette(height: int, width: int, strength: float) -> np.ndarray:
+    """(H, W) float64 brightness factor of the synthetic lens: 1 at the centre, 1 - strength in the corners."""
+    j, i = np.meshgrid(np.linspace(-1, 1, width), np.linspace(-1, 1, height))
+    return 1 - strength * (i ** 2 + j ** 2) / 2
+
+
 def sensor(img: np.ndarray, spec: SceneSpec, rng: np.random.Generator) -> np.ndarray:
     """Exposure, vignette and sensor noise; returns uint8."""
     h, w = img.shape[:2]
-    j, i = np.meshgrid(np.linspace(-1, 1, w), np.linspace(-1, 1, h))
-    vig = 1 - spec.vignette * (i ** 2 + j ** 2) / 2
-    out = img * spec.exposure * vig[..., None]
+    out = img * spec.exposure * vignette(h, w, spec.vignette)[..., None]
     out = out + rng.normal(0, spec.noise, out.shape).astype(np.float32)
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
